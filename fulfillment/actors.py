@@ -1,0 +1,38 @@
+"""Who did it: every audit event and ledger row names its actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ActorKind(StrEnum):
+    USER = "user"
+    PARTNER = "partner"
+    SYSTEM = "system"
+    JOB = "job"
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    name: str
+    user_id: int | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == ActorKind.SYSTEM else f"{self.kind}:{self.name}"
+
+    @classmethod
+    def for_user(cls, user) -> Actor:
+        return cls(ActorKind.USER, user.get_username(), user.pk)
+
+    @classmethod
+    def for_partner(cls, code: str, user_id: int | None = None) -> Actor:
+        return cls(ActorKind.PARTNER, code, user_id)
+
+    @classmethod
+    def job(cls, name: str) -> Actor:
+        return cls(ActorKind.JOB, name)
+
+
+SYSTEM = Actor(ActorKind.SYSTEM, "system")

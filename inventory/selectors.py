@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from .models import StockLevel, StockMovement
+
+
+def _ledger_sum(column: str) -> Coalesce:
+    per_level = (
+        StockMovement.objects.filter(location_id=OuterRef("location_id"), sku_id=OuterRef("sku_id"))
+        .order_by()
+        .values("location_id", "sku_id")
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+    return Coalesce(Subquery(per_level, output_field=IntegerField()), Value(0))
+
+
+def stock_levels_with_ledger_sums() -> QuerySet[StockLevel]:
+    return StockLevel.objects.annotate(
+        ledger_on_hand=_ledger_sum("on_hand_delta"),
+        ledger_reserved=_ledger_sum("reserved_delta"),
+        ledger_picked=_ledger_sum("picked_delta"),
+    )
+
+
+def stock_ledger_mismatches() -> list[StockLevel]:
+    """Stock levels whose counters differ from the sum of their ledger (should be none)."""
+    return [
+        level
+        for level in stock_levels_with_ledger_sums().select_related("location", "sku")
+        if (level.on_hand, level.reserved, level.picked) != (level.ledger_on_hand, level.ledger_reserved, level.ledger_picked)
+    ]

@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class Priority(models.TextChoices):
+    P1 = "P1", "P1 — critical"
+    P2 = "P2", "P2 — high"
+    P3 = "P3", "P3 — normal"
+    P4 = "P4", "P4 — low"
+
+
+class ServiceLevel(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    EXPRESS = "express", "Express"
+    SAME_DAY = "same_day", "Same day"
+
+
+class CustomerTier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PRIORITY = "priority", "Priority"
+    STRATEGIC = "strategic", "Strategic"
+
+
+class Partner(models.Model):
+    """A sales channel that sends orders: a storefront, a marketplace, an EDI feed, an API client."""
+
+    class Kind(models.TextChoices):
+        STOREFRONT = "storefront", "Storefront"
+        MARKETPLACE = "marketplace", "Marketplace"
+        EDI = "edi", "EDI"
+        API = "api", "API"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STOREFRONT)
+    api_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="partner"
+    )
+    webhook_secret = models.CharField(max_length=128, blank=True)
+    default_priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class OrderStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    READY = "ready", "Ready"
+    ON_HOLD = "on_hold", "On hold"
+    ALLOCATED = "allocated", "Allocated"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    BACKORDERED = "backordered", "Backordered"
+    RELEASED = "released", "Released"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+S = OrderStatus
+HOLDABLE = [S.RECEIVED, S.READY, S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL]
+CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED]
+
+
+def lines_resolved(order: Order) -> bool:
+    """Every line names a known SKU in a unit that converts to the SKU's base unit."""
+    return not order.lines.filter(Q(sku__isnull=True) | Q(base_quantity__isnull=True)).exists()
+
+
+def nothing_picked(order: Order) -> bool:
+    """Units already off the shelf cannot be cancelled from here; the warehouse must put them away first."""
+    return not order.shipments.filter(status__in=[ShipmentStatus.PICKED, ShipmentStatus.PACKED]).exists()
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(max_length=100)
+    status = FSMField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.RECEIVED, protected=True, db_index=True)
+    priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
+    service_level = models.CharField(max_length=16, choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(blank=True)
+    customer_tier = models.CharField(max_length=16, choices=CustomerTier.choices, default=CustomerTier.STANDARD)
+    ship_name = models.CharField(max_length=200, blank=True)
+    ship_line1 = models.CharField(max_length=200, blank=True)
+    ship_line2 = models.CharField(max_length=200, blank=True)
+    ship_city = models.CharField(max_length=100, blank=True)
+    ship_region = models.CharField(max_length=100, blank=True)
+    ship_postal_code = models.CharField(max_length=20, blank=True)
+    ship_country = models.CharField(max_length=2, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    placed_at = models.DateTimeField()
+    promised_ship_by = models.DateTimeField(null=True, blank=True)
+    hold_reason = models.CharField(max_length=200, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "external_id"], name="order_unique_partner_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}/{self.external_id}"
+
+    # Transitions only set fields on self; services lock, save, write events and move stock.
+
+    @transition(field=status, source=S.RECEIVED, target=S.READY, conditions=[lines_resolved], custom={"label": "Mark ready"})
+    def mark_ready(self) -> None:
+        pass
+
+    @transition(field=status, source=HOLDABLE, target=S.ON_HOLD, custom={"label": "Put on hold"})
+    def hold(self, reason: str = "") -> None:
+        self.hold_reason = reason[:200]
+
+    @transition(field=status, source=S.ON_HOLD, target=S.READY, custom={"label": "Release hold"})
+    def release_hold(self) -> None:
+        self.hold_reason = ""
+
+    @transition(field=status, source=S.READY, target=S.ALLOCATED, custom={"label": "Allocate"})
+    def allocate(self) -> None:
+        pass
+
+    @transition(field=status, source=S.READY, target=S.AWAITING_APPROVAL, custom={"label": "Propose split"})
+    def propose_split(self) -> None:
+        pass
+
+    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.ALLOCATED, custom={"label": "Approve split"})
+    def approve_split(self) -> None:
+        pass
+
+    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.BACKORDERED, custom={"label": "Reject split"})
+    def reject_split(self) -> None:
+        pass
+
+    @transition(field=status, source=S.READY, target=S.BACKORDERED, custom={"label": "Backorder"})
+    def backorder(self) -> None:
+        pass
+
+    @transition(field=status, source=S.BACKORDERED, target=S.READY, custom={"label": "Retry allocation"})
+    def retry_allocation(self) -> None:
+        pass
+
+    @transition(field=status, source=S.ALLOCATED, target=S.RELEASED, custom={"label": "Release to warehouse"})
+    def release(self) -> None:
+        pass
+
+    @transition(field=status, source=[S.RELEASED, S.PARTIALLY_SHIPPED], target=S.PARTIALLY_SHIPPED, custom={"label": "Ship part"})
+    def ship_part(self) -> None:
+        pass
+
+    @transition(field=status, source=[S.RELEASED, S.PARTIALLY_SHIPPED], target=S.SHIPPED, custom={"label": "Ship"})
+    def ship(self) -> None:
+        pass
+
+    @transition(field=status, source=S.SHIPPED, target=S.DELIVERED, custom={"label": "Deliver"})
+    def deliver(self) -> None:
+        pass
+
+    @transition(field=status, source=CANCELLABLE, target=S.CANCELLED, conditions=[nothing_picked], custom={"label": "Cancel order"})
+    def cancel(self, reason: str = "") -> None:
+        self.cancel_reason = reason[:200]
+
+
+class OrderLine(models.Model):
+    """One ordered item. Allocated, shipped and cancelled count base units."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveIntegerField()
+    sku_code = models.CharField(max_length=64, help_text="The SKU as the partner sent it.")
+    sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines")
+    quantity = models.PositiveIntegerField()
+    uom = models.CharField(max_length=16, default="each")
+    base_quantity = models.PositiveIntegerField(null=True, blank=True, help_text="Quantity in the SKU's base unit, once known.")
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    quantity_allocated = models.PositiveIntegerField(default=0)
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_cancelled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order_id", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_number"], name="order_line_unique_number"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(base_quantity__isnull=True)
+                | Q(base_quantity__gte=F("quantity_allocated") + F("quantity_shipped") + F("quantity_cancelled")),
+                name="order_line_quantities_within_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}#{self.line_number} {self.sku_code} x{self.quantity} {self.uom}"
+
+    @property
+    def quantity_open(self) -> int:
+        """Base units neither allocated, shipped nor cancelled."""
+        return (self.base_quantity or 0) - self.quantity_allocated - self.quantity_shipped - self.quantity_cancelled
+
+
+class ShipmentStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    RELEASED = "released", "Released"
+    PICKED = "picked", "Picked"
+    PACKED = "packed", "Packed"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+SS = ShipmentStatus
+
+
+class Shipment(ConcurrentTransitionMixin, models.Model):
+    ACTIVE = [SS.PLANNED, SS.RELEASED, SS.PICKED, SS.PACKED]
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    location = models.ForeignKey("inventory.Location", on_delete=models.PROTECT, related_name="shipments")
+    status = FSMField(max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.PLANNED, protected=True, db_index=True)
+    carrier = models.CharField(max_length=64, blank=True)
+    service = models.CharField(max_length=64, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order_id", "id"]
+
+    def __str__(self) -> str:
+        return f"shipment {self.pk} of order {self.order_id} from {self.location_id}"
+
+    @transition(field=status, source=SS.PLANNED, target=SS.RELEASED, custom={"label": "Release"})
+    def release(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.RELEASED, target=SS.PICKED, custom={"label": "Picked"})
+    def pick(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.PICKED, target=SS.PACKED, custom={"label": "Packed"})
+    def pack(self) -> None:
+        pass
+
+    @transition(field=status, source=[SS.PICKED, SS.PACKED], target=SS.SHIPPED, custom={"label": "Shipped"})
+    def ship(self, *, carrier: str, tracking_number: str, shipped_at) -> None:
+        self.carrier = carrier
+        self.tracking_number = tracking_number
+        self.shipped_at = shipped_at
+
+    @transition(field=status, source=SS.SHIPPED, target=SS.DELIVERED, custom={"label": "Delivered"})
+    def deliver(self, *, delivered_at) -> None:
+        self.delivered_at = delivered_at
+
+    @transition(field=status, source=[SS.PLANNED, SS.RELEASED], target=SS.CANCELLED, custom={"label": "Cancel"})
+    def cancel(self) -> None:
+        pass
+
+
+class ShipmentLine(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="shipment_lines")
+    quantity = models.PositiveIntegerField(help_text="Base units.")
+
+    class Meta:
+        ordering = ["shipment_id", "order_line_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "order_line"], name="shipment_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="shipment_line_quantity_positive"),
+        ]
+
+
+class OrderEvent(models.Model):
+    """Append-only audit trail of everything that touched an order."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        TRANSITION = "transition", "Status changed"
+        SHIPMENT = "shipment", "Shipment status changed"
+        ACTION = "action", "Action taken"
+        NOTE = "note", "Note"
+        INBOUND = "inbound", "Message received"
+        OUTBOUND = "outbound", "Message sent"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    actor = models.CharField(max_length=150)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="order_event_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind}:{self.name} by {self.actor}"

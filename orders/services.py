@@ -1,0 +1,427 @@
+"""Order and shipment use cases.
+
+Each public function is one transaction: it locks the order (then its
+shipments, always in that order), runs one FSM transition, moves stock through
+the inventory services and writes the OrderEvent rows that explain it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
+from rest_framework.authtoken.models import Token
+
+from fulfillment.actors import Actor
+from fulfillment.errors import Conflict, InvalidInput
+from inventory.models import Sku
+from inventory.services import stock_pick, stock_release, stock_reserve, stock_ship
+
+from . import events
+from .errors import OrderError
+from .models import Order, OrderLine, OrderStatus, Partner, Shipment, ShipmentLine, ShipmentStatus
+
+
+class IllegalTransition(Conflict):
+    def __init__(self, obj: Order | Shipment, name: str, reason: str = "") -> None:
+        what = "Order" if isinstance(obj, Order) else "Shipment"
+        label = _transition_label(obj, name)
+        message = f"{what} {obj.pk} is {obj.get_status_display().lower()}; '{label}' is not possible"
+        message += f": {reason}" if reason else " from that status."
+        super().__init__(OrderError.ILLEGAL_TRANSITION, message, status=obj.status, transition=name)
+
+
+def _transition_label(obj, name: str) -> str:
+    for t in obj._meta.get_field("status").get_all_transitions(type(obj)):
+        if t.name == name:
+            return t.custom.get("label", name)
+    return name
+
+
+def _failed_condition(obj, name: str) -> str:
+    meta = getattr(type(obj), name)._django_fsm
+    current = meta.get_transition(obj.status)
+    for condition in current.conditions if current else ():
+        if not condition(obj):
+            return (condition.__doc__ or condition.__name__).strip()
+    return ""
+
+
+def _transition(obj: Order | Shipment, name: str, *, fields: Iterable[str] = (), **kwargs) -> str:
+    """Run transition `name` on a locked instance and save it; return the status it left."""
+    method = getattr(obj, name)
+    from_status = obj.status
+    if not can_proceed(method, check_conditions=False):
+        raise IllegalTransition(obj, name)
+    try:
+        method(**kwargs)
+    except TransitionNotAllowed:
+        raise IllegalTransition(obj, name, _failed_condition(obj, name)) from None
+    try:
+        obj.save(update_fields=["status", "updated_at", *fields])
+    except ConcurrentTransition:
+        raise Conflict(OrderError.CONCURRENT_UPDATE, "Someone else changed this at the same moment; reload and try again.") from None
+    return from_status
+
+
+def order_lock(order: Order | int) -> Order:
+    """Fetch the order with a row lock; the caller must be inside a transaction."""
+    pk = order.pk if isinstance(order, Order) else order
+    return Order.objects.select_for_update().select_related("partner").get(pk=pk)
+
+
+def _shipments_locked(order: Order, statuses: Sequence[str]) -> list[Shipment]:
+    return list(
+        Shipment.objects.select_for_update().filter(order=order, status__in=statuses).order_by("pk")
+    )
+
+
+def _run_order_transition(order: Order, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs) -> Order:
+    from_status = _transition(order, name, fields=fields, **kwargs)
+    events.order_transitioned(order, name=name, from_status=from_status, actor=actor, data=data)
+    return order
+
+
+def _run_shipment_transition(shipment: Shipment, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs) -> Shipment:
+    from_status = _transition(shipment, name, fields=fields, **kwargs)
+    events.shipment_transitioned(shipment, name=name, from_status=from_status, actor=actor, data=data)
+    return shipment
+
+
+# --- creating orders ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku_code: str
+    quantity: int
+    uom: str = "each"
+    unit_price: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True)
+class PlannedShipment:
+    """Base units of order lines to reserve and ship from one location."""
+
+    location_id: int
+    lines: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # (order_line_id, quantity)
+
+
+@transaction.atomic
+def order_create(
+    *,
+    partner: Partner,
+    external_id: str,
+    placed_at: datetime,
+    customer_name: str,
+    lines: Sequence[LineInput],
+    actor: Actor,
+    address: Address = Address(),
+    customer_email: str = "",
+    customer_tier: str = "standard",
+    service_level: str = "standard",
+    currency: str = "USD",
+    priority: str | None = None,
+    promised_ship_by: datetime | None = None,
+) -> Order:
+    """Store a received order and its lines. Lines keep the SKU code as sent; the
+    SKU and the base quantity are filled in when the code and unit are known."""
+    if not lines:
+        raise InvalidInput(OrderError.INVALID_ORDER, "An order needs at least one line.", fields={"lines": ["At least one line is required."]})
+    for number, line in enumerate(lines, start=1):
+        if not isinstance(line.quantity, int) or line.quantity <= 0:
+            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: quantity must be above zero.", fields={"lines": {number: ["Quantity must be above zero."]}})
+    order = Order(
+        partner=partner,
+        external_id=external_id,
+        placed_at=placed_at,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        customer_tier=customer_tier,
+        service_level=service_level,
+        currency=currency.upper(),
+        priority=priority or partner.default_priority,
+        promised_ship_by=promised_ship_by,
+        ship_name=address.name,
+        ship_line1=address.line1,
+        ship_line2=address.line2,
+        ship_city=address.city,
+        ship_region=address.region,
+        ship_postal_code=address.postal_code,
+        ship_country=address.country.upper(),
+        total_amount=sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal("0")),
+    )
+    try:
+        order.full_clean(exclude=["status"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise InvalidInput(OrderError.INVALID_ORDER, "The order is not valid.", fields=exc.message_dict) from None
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError:
+        raise Conflict(OrderError.DUPLICATE_ORDER, f"Partner {partner.code} already sent an order {external_id}.") from None
+    skus = {sku.code: sku for sku in Sku.objects.filter(code__in={line.sku_code for line in lines}, active=True)}
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        sku = skus.get(line.sku_code)
+        per_unit = sku.base_units_per(line.uom) if sku else None
+        rows.append(
+            OrderLine(
+                order=order, line_number=number, sku_code=line.sku_code, sku=sku, quantity=line.quantity,
+                uom=line.uom, unit_price=line.unit_price, base_quantity=line.quantity * per_unit if per_unit else None,
+            )
+        )
+    OrderLine.objects.bulk_create(rows)
+    events.order_created(order, actor=actor, data={"lines": len(rows)})
+    return order
+
+
+# --- lifecycle -----------------------------------------------------------------
+
+
+@transaction.atomic
+def order_mark_ready(*, order: Order, actor: Actor) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "mark_ready", actor=actor)
+
+
+@transaction.atomic
+def order_hold(*, order: Order, reason: str, actor: Actor) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "hold", actor=actor, fields=["hold_reason"], data={"reason": reason}, reason=reason)
+
+
+@transaction.atomic
+def order_release_hold(*, order: Order, actor: Actor) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "release_hold", actor=actor, fields=["hold_reason"])
+
+
+def _validate_plan(order: Order, plan: Sequence[PlannedShipment]) -> dict[int, OrderLine]:
+    lines = {line.pk: line for line in order.lines.select_related("sku")}
+    planned: dict[int, int] = defaultdict(int)
+    if not plan:
+        raise InvalidInput(OrderError.INVALID_PLAN, "A plan needs at least one shipment.")
+    for shipment in plan:
+        if not shipment.lines:
+            raise InvalidInput(OrderError.INVALID_PLAN, "Every planned shipment needs at least one line.")
+        for line_id, quantity in shipment.lines:
+            if line_id not in lines:
+                raise InvalidInput(OrderError.INVALID_PLAN, f"Line {line_id} is not part of order {order.pk}.")
+            if quantity <= 0:
+                raise InvalidInput(OrderError.INVALID_PLAN, "Planned quantities must be above zero.")
+            planned[line_id] += quantity
+    for line in lines.values():
+        if planned[line.pk] != line.quantity_open:
+            raise InvalidInput(
+                OrderError.INVALID_PLAN,
+                f"Line {line.line_number} ({line.sku_code}) has {line.quantity_open} open; the plan covers {planned[line.pk]}.",
+            )
+    return lines
+
+
+def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor) -> list[Shipment]:
+    shipments = []
+    for planned in plan:
+        shipment = Shipment.objects.create(order=order, location_id=planned.location_id)
+        shipment_lines = []
+        for line_id, quantity in planned.lines:
+            line = lines[line_id]
+            stock_reserve(location_id=planned.location_id, sku_id=line.sku_id, quantity=quantity, actor=actor, reference=f"order:{order.pk}")
+            OrderLine.objects.filter(pk=line_id).update(quantity_allocated=F("quantity_allocated") + quantity)
+            shipment_lines.append(ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity))
+        ShipmentLine.objects.bulk_create(shipment_lines)
+        shipments.append(shipment)
+    return shipments
+
+
+@transaction.atomic
+def order_allocate(*, order: Order, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None) -> Order:
+    """Reserve the plan's stock and create its planned shipments.
+
+    The order becomes allocated, or awaiting approval when a split needs a
+    person's yes (the stock stays reserved meanwhile). If any reservation
+    fails, InsufficientStock rolls the whole plan back.
+    """
+    order = order_lock(order)
+    name = "propose_split" if requires_approval else "allocate"
+    if not can_proceed(getattr(order, name), check_conditions=False):
+        raise IllegalTransition(order, name)
+    lines = _validate_plan(order, plan)
+    shipments = _reserve_plan(order, plan, lines, actor)
+    payload = {"shipments": [{"id": s.pk, "location_id": s.location_id} for s in shipments], **(data or {})}
+    return _run_order_transition(order, name, actor=actor, data=payload)
+
+
+@transaction.atomic
+def order_backorder(*, order: Order, actor: Actor, short: dict | None = None) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "backorder", actor=actor, data={"short": short or {}})
+
+
+@transaction.atomic
+def order_retry_allocation(*, order: Order, actor: Actor) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "retry_allocation", actor=actor)
+
+
+@transaction.atomic
+def order_approve_split(*, order: Order, actor: Actor) -> Order:
+    order = order_lock(order)
+    return _run_order_transition(order, "approve_split", actor=actor)
+
+
+def _cancel_shipment_releasing_stock(shipment: Shipment, *, actor: Actor, reason: str) -> None:
+    """Give back a not-yet-picked shipment's reservations and cancel it (caller holds the locks)."""
+    _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": reason})
+    for line in shipment.lines.select_related("order_line"):
+        stock_release(
+            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity,
+            actor=actor, reference=f"order:{shipment.order_id}", reason=reason,
+        )
+        OrderLine.objects.filter(pk=line.order_line_id).update(quantity_allocated=F("quantity_allocated") - line.quantity)
+
+
+@transaction.atomic
+def order_reject_split(*, order: Order, actor: Actor, reason: str = "Split rejected; waiting for full stock") -> Order:
+    order = order_lock(order)
+    _run_order_transition(order, "reject_split", actor=actor, data={"reason": reason})
+    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
+        _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
+    return order
+
+
+@transaction.atomic
+def order_release(*, order: Order, actor: Actor) -> Order:
+    """Hand an allocated order to the warehouse: it and its planned shipments become released."""
+    order = order_lock(order)
+    _run_order_transition(order, "release", actor=actor)
+    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
+        _run_shipment_transition(shipment, "release", actor=actor)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, reason: str, actor: Actor) -> Order:
+    """Cancel the order, release every reservation it holds and cancel its open shipments."""
+    order = order_lock(order)
+    _run_order_transition(order, "cancel", actor=actor, fields=["cancel_reason"], data={"reason": reason}, reason=reason)
+    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED]):
+        _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
+    OrderLine.objects.filter(order=order, base_quantity__isnull=False).update(
+        quantity_cancelled=F("base_quantity") - F("quantity_shipped"), quantity_allocated=0
+    )
+    return order
+
+
+# --- shipments -----------------------------------------------------------------
+
+
+def shipment_lock(shipment: Shipment | int) -> tuple[Order, Shipment]:
+    """Lock the shipment's order, then the shipment (the order first, always)."""
+    pk = shipment.pk if isinstance(shipment, Shipment) else shipment
+    order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=pk)
+    order = order_lock(order_id)
+    return order, Shipment.objects.select_for_update().select_related("location").get(pk=pk)
+
+
+def _shipment_stock(shipment: Shipment, service, *, actor: Actor, source_system: str) -> list[ShipmentLine]:
+    lines = list(shipment.lines.select_related("order_line"))
+    for line in lines:
+        service(
+            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity,
+            actor=actor, reference=f"shipment:{shipment.pk}", source_system=source_system,
+        )
+    return lines
+
+
+@transaction.atomic
+def shipment_pick(*, shipment: Shipment, actor: Actor, source_system: str = "portal") -> Shipment:
+    _, shipment = shipment_lock(shipment)
+    _run_shipment_transition(shipment, "pick", actor=actor)
+    _shipment_stock(shipment, stock_pick, actor=actor, source_system=source_system)
+    return shipment
+
+
+@transaction.atomic
+def shipment_pack(*, shipment: Shipment, actor: Actor) -> Shipment:
+    _, shipment = shipment_lock(shipment)
+    return _run_shipment_transition(shipment, "pack", actor=actor)
+
+
+@transaction.atomic
+def shipment_ship(*, shipment: Shipment, carrier: str, tracking_number: str, actor: Actor, source_system: str = "portal") -> Shipment:
+    """The shipment left the building; the order is shipped once nothing is left open."""
+    order, shipment = shipment_lock(shipment)
+    _run_shipment_transition(
+        shipment, "ship", actor=actor, fields=["carrier", "tracking_number", "shipped_at"],
+        data={"carrier": carrier, "tracking_number": tracking_number},
+        carrier=carrier, tracking_number=tracking_number, shipped_at=timezone.now(),
+    )
+    for line in _shipment_stock(shipment, stock_ship, actor=actor, source_system=source_system):
+        OrderLine.objects.filter(pk=line.order_line_id).update(
+            quantity_allocated=F("quantity_allocated") - line.quantity, quantity_shipped=F("quantity_shipped") + line.quantity
+        )
+    everything_shipped = not order.shipments.filter(status__in=Shipment.ACTIVE).exists()
+    _run_order_transition(order, "ship" if everything_shipped else "ship_part", actor=actor, data={"shipment": shipment.pk})
+    return shipment
+
+
+@transaction.atomic
+def shipment_deliver(*, shipment: Shipment, actor: Actor) -> Shipment:
+    order, shipment = shipment_lock(shipment)
+    _run_shipment_transition(shipment, "deliver", actor=actor, fields=["delivered_at"], delivered_at=timezone.now())
+    undelivered = order.shipments.exclude(status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]).exists()
+    if order.status == OrderStatus.SHIPPED and not undelivered:
+        _run_order_transition(order, "deliver", actor=actor)
+    return shipment
+
+
+# --- partners --------------------------------------------------------------------
+
+
+@transaction.atomic
+def partner_ensure(*, code: str, name: str, kind: str = Partner.Kind.STOREFRONT) -> tuple[Partner, str, bool]:
+    """Create the partner and its API user, or return the existing one; gives (partner, API token, created)."""
+    if kind not in Partner.Kind.values:
+        raise InvalidInput(OrderError.UNKNOWN_PARTNER, f"Unknown partner kind {kind!r}; use one of {', '.join(Partner.Kind.values)}.")
+    partner = Partner.objects.select_for_update().filter(code=code).first()
+    created = partner is None
+    if created:
+        partner = Partner(code=code, name=name, kind=kind, webhook_secret=secrets.token_urlsafe(32))
+        try:
+            partner.full_clean()
+        except ValidationError as exc:
+            raise InvalidInput(OrderError.UNKNOWN_PARTNER, "The partner is not valid.", fields=exc.message_dict) from None
+        partner.save()
+    if partner.api_user_id is None:
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(username=f"partner-{code}")
+        if user.has_usable_password():
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        partner.api_user = user
+        partner.save(update_fields=["api_user"])
+    token, _ = Token.objects.get_or_create(user_id=partner.api_user_id)
+    return partner, token.key, created

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole suite against a throwaway PostgreSQL and Redis, then stops them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+services=$(scripts/test-services.sh start)
+trap 'scripts/test-services.sh stop' EXIT
+eval "$services"
+export DATABASE_URL REDIS_URL
+.venv/bin/python -m pytest "$@"
