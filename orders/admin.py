@@ -7,10 +7,24 @@ class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -74,18 +88,27 @@ class ShipmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(admin.ModelAdmin):
+class OrderEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "order", "kind", "name", "from_status", "to_status", "actor"]
     list_filter = ["kind", "name"]
     search_fields = ["order__external_id", "actor", "name"]
     list_select_related = ["order"]
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    """Find every order that asks for a SKU; quantities change only through the order services."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["order", "line_number", "sku_code", "quantity", "uom", "base_quantity", "quantity_allocated", "quantity_shipped", "quantity_cancelled"]
+    list_filter = ["uom", "order__status"]
+    search_fields = ["sku_code", "order__external_id"]
+    list_select_related = ["order"]
+
+
+@admin.register(ShipmentLine)
+class ShipmentLineAdmin(ReadOnlyAdmin):
+    list_display = ["shipment", "order_line", "quantity"]
+    list_filter = ["shipment__status", "shipment__location"]
+    search_fields = ["order_line__sku_code", "shipment__tracking_number", "shipment__order__external_id"]
+    list_select_related = ["shipment", "order_line"]

@@ -1,0 +1,131 @@
+"""factory_boy factories and small builders shared by the tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from fulfillment.actors import Actor
+from inventory.models import Location, Sku
+from inventory.services import stock_receive
+from orders import services as order_services
+from orders.models import Order, OrderStatus, Partner, Shipment
+
+TEST_ACTOR = Actor.job("test")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw")
+
+
+class LocationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Location
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"WH-{n:02d}")
+    name = factory.LazyAttribute(lambda o: f"Warehouse {o.code}")
+    country = "US"
+    ships_to = factory.LazyFunction(lambda: ["US", "CA"])
+
+
+class SkuFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sku
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"SKU-{n:04d}")
+    name = factory.LazyAttribute(lambda o: f"Product {o.code}")
+    unit_price = Decimal("12.50")
+    case_pack = 12
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"partner-{n}")
+    name = factory.LazyAttribute(lambda o: o.code.title())
+
+
+def stock(location: Location, sku: Sku, quantity: int) -> None:
+    stock_receive(location_id=location.pk, sku_id=sku.pk, quantity=quantity, actor=TEST_ACTOR, reference="test")
+
+
+_external_ids = iter(range(1, 10**9))
+
+
+def make_order(*, partner: Partner | None = None, lines: list[tuple[Sku, int]] | None = None, country: str = "US", **kwargs) -> Order:
+    partner = partner or PartnerFactory()
+    if lines is None:
+        lines = [(SkuFactory(), 2)]
+    return order_services.order_create(
+        partner=partner,
+        external_id=kwargs.pop("external_id", f"T-{next(_external_ids)}"),
+        placed_at=timezone.now(),
+        customer_name="Ada Lovelace",
+        customer_email="ada@example.com",
+        address=order_services.Address(name="Ada Lovelace", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country=country),
+        lines=[order_services.LineInput(sku.code, qty, "each", Decimal("12.50")) for sku, qty in lines],
+        actor=TEST_ACTOR,
+        **kwargs,
+    )
+
+
+def single_site_plan(order: Order, location: Location) -> list[order_services.PlannedShipment]:
+    return [order_services.PlannedShipment(location.pk, tuple((line.pk, line.quantity_open) for line in order.lines.all()))]
+
+
+def split_plan(order: Order, locations: list[Location]) -> list[order_services.PlannedShipment]:
+    """Line i ships from locations[i]."""
+    return [
+        order_services.PlannedShipment(location.pk, ((line.pk, line.quantity_open),))
+        for line, location in zip(order.lines.order_by("line_number"), locations)
+    ]
+
+
+def order_in_state(state: str) -> Order:
+    """A fresh two-line order driven through the services to `state`, with stock at two sites."""
+    a, b = LocationFactory(), LocationFactory()
+    sku1, sku2 = SkuFactory(), SkuFactory()
+    for loc in (a, b):
+        stock(loc, sku1, 10)
+        stock(loc, sku2, 10)
+    order = make_order(lines=[(sku1, 2), (sku2, 3)])
+    s, S = order_services, OrderStatus
+    if state == S.RECEIVED:
+        return order
+    if state == S.CANCELLED:
+        return s.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
+    order = s.order_mark_ready(order=order, actor=TEST_ACTOR)
+    if state == S.READY:
+        return order
+    if state == S.ON_HOLD:
+        return s.order_hold(order=order, reason="test", actor=TEST_ACTOR)
+    if state == S.BACKORDERED:
+        return s.order_backorder(order=order, actor=TEST_ACTOR)
+    if state == S.AWAITING_APPROVAL:
+        return s.order_allocate(order=order, plan=split_plan(order, [a, b]), actor=TEST_ACTOR, requires_approval=True)
+    plan = split_plan(order, [a, b]) if state == S.PARTIALLY_SHIPPED else single_site_plan(order, a)
+    order = s.order_allocate(order=order, plan=plan, actor=TEST_ACTOR)
+    if state == S.ALLOCATED:
+        return order
+    order = s.order_release(order=order, actor=TEST_ACTOR)
+    if state == S.RELEASED:
+        return order
+    shipments = list(Shipment.objects.filter(order=order).order_by("pk"))
+    for shipment in shipments[:1] if state == S.PARTIALLY_SHIPPED else shipments:
+        s.shipment_pick(shipment=shipment, actor=TEST_ACTOR)
+        s.shipment_ship(shipment=shipment, carrier="UPS", tracking_number="1Z", actor=TEST_ACTOR)
+        if state == S.DELIVERED:
+            s.shipment_deliver(shipment=shipment, actor=TEST_ACTOR)
+    return Order.objects.get(pk=order.pk)

@@ -1,0 +1,46 @@
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from tests.factories import UserFactory, order_in_state
+
+pytestmark = pytest.mark.django_db
+APPS = ["inventory", "orders"]
+
+
+def project_models():
+    return [model for label in APPS for model in apps.get_app_config(label).get_models()]
+
+
+def test_every_model_is_in_the_admin():
+    assert [m for m in project_models() if m not in admin.site._registry] == []
+
+
+@pytest.mark.parametrize("model", project_models(), ids=lambda m: m._meta.label)
+def test_every_changelist_lists_searches_and_opens_a_row(client, model):
+    order_in_state("released")  # gives every table rows to show
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    opts = model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+    assert client.get(url).status_code == 200
+    if admin.site._registry[model].search_fields:
+        assert client.get(url, {"q": "WH"}).status_code == 200
+    obj = model.objects.first()
+    assert client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])).status_code == 200
+
+
+def test_the_ledger_and_the_audit_trail_cannot_be_edited_in_the_admin(client):
+    from inventory.models import StockMovement
+    from orders.models import OrderEvent
+
+    order_in_state("allocated")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    for model in (StockMovement, OrderEvent):
+        obj = model.objects.first()
+        opts = model._meta
+        change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        assert client.post(change, {}).status_code == 403
+        assert client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
+        assert model.objects.filter(pk=obj.pk).exists()

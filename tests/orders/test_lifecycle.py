@@ -1,0 +1,279 @@
+"""Every legal order and shipment transition works and is audited; every illegal one raises and changes nothing."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from fulfillment.errors import Conflict
+from inventory.models import StockLevel, StockMovement
+from inventory.selectors import stock_ledger_mismatches
+from orders import services as s
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus as S, Shipment, ShipmentStatus as SS
+from orders.services import IllegalTransition
+from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, order_in_state, single_site_plan, split_plan, stock
+
+pytestmark = pytest.mark.django_db
+
+
+def _first_location(order):
+    return StockLevel.objects.filter(sku=order.lines.first().sku).order_by("location__code").first().location
+
+
+def _locations(order):
+    return [lvl.location for lvl in StockLevel.objects.filter(sku=order.lines.first().sku).order_by("location__code")]
+
+
+# What each order-level service does, called the way a page, the API or a job would.
+ORDER_OPERATIONS = {
+    "mark_ready": lambda o: s.order_mark_ready(order=o, actor=TEST_ACTOR),
+    "hold": lambda o: s.order_hold(order=o, reason="check payment", actor=TEST_ACTOR),
+    "release_hold": lambda o: s.order_release_hold(order=o, actor=TEST_ACTOR),
+    "allocate": lambda o: s.order_allocate(order=o, plan=single_site_plan(o, _first_location(o)), actor=TEST_ACTOR),
+    "propose_split": lambda o: s.order_allocate(order=o, plan=split_plan(o, _locations(o)), actor=TEST_ACTOR, requires_approval=True),
+    "approve_split": lambda o: s.order_approve_split(order=o, actor=TEST_ACTOR),
+    "reject_split": lambda o: s.order_reject_split(order=o, actor=TEST_ACTOR),
+    "backorder": lambda o: s.order_backorder(order=o, actor=TEST_ACTOR),
+    "retry_allocation": lambda o: s.order_retry_allocation(order=o, actor=TEST_ACTOR),
+    "release": lambda o: s.order_release(order=o, actor=TEST_ACTOR),
+    "cancel": lambda o: s.order_cancel(order=o, reason="customer asked", actor=TEST_ACTOR),
+}
+
+# The order lifecycle of DESIGN §4, written out independently of the model: (operation, from) -> to.
+LEGAL = {
+    ("mark_ready", S.RECEIVED): S.READY,
+    **{("hold", src): S.ON_HOLD for src in (S.RECEIVED, S.READY, S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL)},
+    ("release_hold", S.ON_HOLD): S.READY,
+    ("allocate", S.READY): S.ALLOCATED,
+    ("propose_split", S.READY): S.AWAITING_APPROVAL,
+    ("approve_split", S.AWAITING_APPROVAL): S.ALLOCATED,
+    ("reject_split", S.AWAITING_APPROVAL): S.BACKORDERED,
+    ("backorder", S.READY): S.BACKORDERED,
+    ("retry_allocation", S.BACKORDERED): S.READY,
+    ("release", S.ALLOCATED): S.RELEASED,
+    **{("cancel", src): S.CANCELLED for src in (S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED)},
+}
+
+
+def snapshot(order: Order) -> tuple:
+    return (
+        Order.objects.get(pk=order.pk).status,
+        OrderEvent.objects.filter(order=order).count(),
+        StockMovement.objects.count(),
+        list(StockLevel.objects.order_by("pk").values_list("on_hand", "reserved", "picked")),
+        list(Shipment.objects.filter(order=order).order_by("pk").values_list("status", flat=True)),
+        list(OrderLine.objects.filter(order=order).values_list("quantity_allocated", "quantity_shipped", "quantity_cancelled")),
+    )
+
+
+@pytest.mark.parametrize("state", S.values)
+@pytest.mark.parametrize("operation", ORDER_OPERATIONS)
+def test_order_operation_from_every_state(state, operation):
+    order = order_in_state(state)
+    assert order.status == state
+    before = snapshot(order)
+    expected = LEGAL.get((operation, state))
+
+    if expected is None:
+        with pytest.raises(IllegalTransition) as excinfo:
+            ORDER_OPERATIONS[operation](order)
+        assert excinfo.value.code == "illegal_transition"
+        assert snapshot(order) == before
+    else:
+        ORDER_OPERATIONS[operation](order)
+        order.refresh_from_db()
+        assert order.status == expected
+        event = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.TRANSITION).latest("id")
+        assert (event.name, event.from_status, event.to_status, event.actor) == (operation, state, expected, "job:test")
+    assert stock_ledger_mismatches() == []
+
+
+def test_mark_ready_needs_every_line_resolved():
+    order = make_order(lines=[(SkuFactory(), 1)])
+    OrderLine.objects.create(order=order, line_number=2, sku_code="NOPE", quantity=1)
+
+    with pytest.raises(IllegalTransition) as excinfo:
+        s.order_mark_ready(order=order, actor=TEST_ACTOR)
+
+    assert "known SKU" in excinfo.value.message
+    order.refresh_from_db()
+    assert order.status == S.RECEIVED
+
+
+def test_allocating_reserves_stock_and_cancel_releases_it():
+    site, sku = LocationFactory(), SkuFactory()
+    stock(site, sku, 10)
+    order = s.order_mark_ready(order=make_order(lines=[(sku, 4)]), actor=TEST_ACTOR)
+    order = s.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
+    order = s.order_release(order=order, actor=TEST_ACTOR)
+    assert StockLevel.objects.get(location=site, sku=sku).reserved == 4
+    assert order.lines.get().quantity_allocated == 4
+
+    s.order_cancel(order=order, reason="customer asked", actor=TEST_ACTOR)
+
+    assert StockLevel.objects.get(location=site, sku=sku).reserved == 0
+    line = OrderLine.objects.get(order=order)
+    assert (line.quantity_allocated, line.quantity_cancelled) == (0, 4)
+    assert list(order.shipments.values_list("status", flat=True)) == [SS.CANCELLED]
+    release = StockMovement.objects.get(kind="release")
+    assert (release.quantity, release.reference, release.reason) == (4, f"order:{order.pk}", "customer asked")
+    names = list(OrderEvent.objects.filter(order=order).values_list("kind", "name"))
+    assert names[-2:] == [("transition", "cancel"), ("shipment", "cancel")]
+
+
+def test_cancel_is_refused_once_units_are_picked():
+    order = order_in_state(S.RELEASED)
+    s.shipment_pick(shipment=order.shipments.get(), actor=TEST_ACTOR)
+    before = snapshot(order)
+
+    with pytest.raises(IllegalTransition) as excinfo:
+        s.order_cancel(order=order, reason="too late", actor=TEST_ACTOR)
+
+    assert "off the shelf" in excinfo.value.message
+    assert snapshot(order) == before
+
+
+def test_a_plan_that_does_not_fit_the_stock_reserves_nothing():
+    site, sku1, sku2 = LocationFactory(), SkuFactory(), SkuFactory()
+    stock(site, sku1, 10)
+    stock(site, sku2, 1)
+    order = s.order_mark_ready(order=make_order(lines=[(sku1, 2), (sku2, 2)]), actor=TEST_ACTOR)
+    before = snapshot(order)
+
+    with pytest.raises(Conflict):
+        s.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
+
+    assert snapshot(order) == before
+    assert not Shipment.objects.filter(order=order).exists()
+
+
+# --- shipments --------------------------------------------------------------------
+
+SHIPMENT_OPERATIONS = {
+    "pick": lambda sh: s.shipment_pick(shipment=sh, actor=TEST_ACTOR),
+    "pack": lambda sh: s.shipment_pack(shipment=sh, actor=TEST_ACTOR),
+    "ship": lambda sh: s.shipment_ship(shipment=sh, carrier="UPS", tracking_number="1Z999", actor=TEST_ACTOR),
+    "deliver": lambda sh: s.shipment_deliver(shipment=sh, actor=TEST_ACTOR),
+}
+SHIPMENT_LEGAL = {
+    ("pick", SS.RELEASED): SS.PICKED,
+    ("pack", SS.PICKED): SS.PACKED,
+    ("ship", SS.PICKED): SS.SHIPPED,
+    ("ship", SS.PACKED): SS.SHIPPED,
+    ("deliver", SS.SHIPPED): SS.DELIVERED,
+}
+
+
+def shipment_in_state(state: str) -> Shipment:
+    if state == SS.PLANNED:
+        return order_in_state(S.ALLOCATED).shipments.get()
+    if state == SS.CANCELLED:
+        return _cancelled_shipment()
+    shipment = order_in_state(S.RELEASED).shipments.get()
+    for step in ["pick", "pack", "ship", "deliver"][: [SS.RELEASED, SS.PICKED, SS.PACKED, SS.SHIPPED, SS.DELIVERED].index(state)]:
+        SHIPMENT_OPERATIONS[step](shipment)
+    return Shipment.objects.get(pk=shipment.pk)
+
+
+def _cancelled_shipment() -> Shipment:
+    order = order_in_state(S.RELEASED)
+    s.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
+    return order.shipments.get()
+
+
+@pytest.mark.parametrize("state", SS.values)
+@pytest.mark.parametrize("operation", SHIPMENT_OPERATIONS)
+def test_shipment_operation_from_every_state(state, operation):
+    shipment = shipment_in_state(state)
+    assert shipment.status == state
+    before = snapshot(shipment.order)
+    expected = SHIPMENT_LEGAL.get((operation, state))
+
+    if expected is None:
+        with pytest.raises(IllegalTransition):
+            SHIPMENT_OPERATIONS[operation](shipment)
+        assert snapshot(shipment.order) == before
+    else:
+        SHIPMENT_OPERATIONS[operation](shipment)
+        shipment.refresh_from_db()
+        assert shipment.status == expected
+        event = OrderEvent.objects.filter(shipment=shipment).latest("id")
+        assert (event.kind, event.name, event.from_status, event.to_status) == ("shipment", operation, state, expected)
+    assert stock_ledger_mismatches() == []
+
+
+def test_shipping_moves_stock_out_and_the_order_follows_its_shipments():
+    order = order_in_state(S.PARTIALLY_SHIPPED)  # split over two sites, one shipment gone
+    first, second = order.shipments.order_by("pk")
+    assert (first.status, second.status) == (SS.SHIPPED, SS.RELEASED)
+    assert order.status == S.PARTIALLY_SHIPPED
+
+    s.shipment_pick(shipment=second, actor=TEST_ACTOR)
+    s.shipment_pack(shipment=second, actor=TEST_ACTOR)
+    s.shipment_ship(shipment=second, carrier="DHL", tracking_number="JD0001", actor=TEST_ACTOR)
+    order.refresh_from_db()
+    assert order.status == S.SHIPPED
+    assert all(line.quantity_shipped == line.base_quantity and line.quantity_allocated == 0 for line in order.lines.all())
+
+    s.shipment_deliver(shipment=first, actor=TEST_ACTOR)
+    order.refresh_from_db()
+    assert order.status == S.SHIPPED  # one parcel is still on its way
+    s.shipment_deliver(shipment=second, actor=TEST_ACTOR)
+    order.refresh_from_db()
+    assert order.status == S.DELIVERED
+    ship_rows = StockMovement.objects.filter(kind="ship", reference__in=[f"shipment:{first.pk}", f"shipment:{second.pk}"])
+    assert sorted(ship_rows.values_list("on_hand_delta", flat=True)) == [-3, -2]
+    assert stock_ledger_mismatches() == []
+
+
+# --- concurrency ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_transitions_on_one_order_cannot_both_win():
+    order = order_in_state(S.ALLOCATED)
+    results: dict[str, object] = {}
+    start = threading.Barrier(2)
+
+    def run(name, operation):
+        try:
+            start.wait()
+            results[name] = ORDER_OPERATIONS[operation](Order.objects.get(pk=order.pk))
+        except Conflict as exc:
+            results[name] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n, n)) for n in ("cancel", "release")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [name for name, result in results.items() if isinstance(result, Order)]
+    losers = [result for result in results.values() if isinstance(result, Conflict)]
+    assert len(winners) == 1 and len(losers) == 1
+    order.refresh_from_db()
+    assert order.status == {"cancel": S.CANCELLED, "release": S.RELEASED}[winners[0]]
+    assert OrderEvent.objects.filter(order=order, kind="transition", name__in=["cancel", "release"]).count() == 1
+    assert stock_ledger_mismatches() == []
+
+
+def test_saving_a_stale_copy_after_another_transition_is_refused():
+    from django.db import transaction
+    from django_fsm import ConcurrentTransition
+
+    order = order_in_state(S.READY)
+    stale = Order.objects.get(pk=order.pk)
+    s.order_hold(order=order, reason="fraud check", actor=TEST_ACTOR)
+
+    stale.backorder()
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        stale.save()
+    assert Order.objects.get(pk=order.pk).status == S.ON_HOLD
+
+
+def test_status_cannot_be_assigned_directly():
+    order = order_in_state(S.READY)
+    with pytest.raises(AttributeError):
+        order.status = S.SHIPPED
