@@ -14,10 +14,25 @@ mkdir -p "$VAR"
 $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 
-.venv/bin/celery -A fulfillment worker --beat --loglevel=INFO --concurrency=2 \
-  --schedule "$VAR/celerybeat-schedule" >"$VAR/celery.log" 2>&1 &
-worker=$!
-trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+# Worker and beat as two processes: an embedded beat (-B) can hang the worker's warm shutdown.
+pids=()
+.venv/bin/celery -A fulfillment worker --loglevel=INFO --concurrency=2 >"$VAR/celery-worker.log" 2>&1 &
+pids+=($!)
+.venv/bin/celery -A fulfillment beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/celery-beat.log" 2>&1 &
+pids+=($!)
+
+stop_all() {
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 30); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && return 0
+    sleep 0.5
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
 
 cat <<BANNER
 
@@ -27,8 +42,11 @@ cat <<BANNER
     service       customer service
     opsadmin      operations admin
     admin         superuser
-  Celery worker and beat log to $VAR/celery.log. Stop with Ctrl-C.
+  Celery worker and beat log to $VAR/celery-worker.log and $VAR/celery-beat.log. Stop with Ctrl-C.
 
 BANNER
 
-$PY manage.py runserver "$HOST:$PORT" --noreload
+# In the background and waited for, so Ctrl-C or a TERM reaches the trap at once.
+$PY manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+wait "${pids[-1]}"

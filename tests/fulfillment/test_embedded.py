@@ -98,10 +98,19 @@ def test_run_script_serves_the_admin_and_prints_the_demo_sign_ins(tmp_path):
             assert username in output
         assert "password: demo" in output
         # the Celery worker and beat started beside the web server on the filesystem broker
+        worker_log, beat_log = tmp_path / "celery-worker.log", tmp_path / "celery-beat.log"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "ready" not in (tmp_path / "celery.log").read_text():
+        while time.monotonic() < deadline and not ("ready" in worker_log.read_text() and "Starting" in beat_log.read_text()):
             time.sleep(0.5)
-        assert "ready" in (tmp_path / "celery.log").read_text()
+        assert "filesystem" in worker_log.read_text() and "ready" in worker_log.read_text()
+        assert "beat: Starting" in beat_log.read_text()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    # a TERM (or Ctrl-C) stops the web server, the worker and beat
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=2)
