@@ -230,32 +230,35 @@ def test_shipping_moves_stock_out_and_the_order_follows_its_shipments():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_transitions_on_one_order_cannot_both_win():
-    order = order_in_state(S.ALLOCATED)
-    results: dict[str, object] = {}
+@pytest.mark.parametrize(("first", "second"), [("approve_split", "reject_split"), ("approve_split", "approve_split")])
+def test_two_concurrent_transitions_on_one_order_cannot_both_win(first, second):
+    """Two agents act on the same proposed split at the same moment: one wins, the other gets a conflict."""
+    order = order_in_state(S.AWAITING_APPROVAL)
+    results: list[object] = [None, None]
     start = threading.Barrier(2)
 
-    def run(name, operation):
+    def run(index, operation):
         try:
+            stale = Order.objects.get(pk=order.pk)  # both read the order before either acts
             start.wait()
-            results[name] = ORDER_OPERATIONS[operation](Order.objects.get(pk=order.pk))
+            results[index] = ORDER_OPERATIONS[operation](stale)
         except Conflict as exc:
-            results[name] = exc
+            results[index] = exc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(n, n)) for n in ("cancel", "release")]
+    threads = [threading.Thread(target=run, args=(i, op)) for i, op in enumerate((first, second))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    winners = [name for name, result in results.items() if isinstance(result, Order)]
-    losers = [result for result in results.values() if isinstance(result, Conflict)]
-    assert len(winners) == 1 and len(losers) == 1
+    winners = [op for op, result in zip((first, second), results) if isinstance(result, Order)]
+    losers = [result for result in results if isinstance(result, Conflict)]
+    assert len(winners) == 1 and len(losers) == 1, results
     order.refresh_from_db()
-    assert order.status == {"cancel": S.CANCELLED, "release": S.RELEASED}[winners[0]]
-    assert OrderEvent.objects.filter(order=order, kind="transition", name__in=["cancel", "release"]).count() == 1
+    assert order.status == {"approve_split": S.ALLOCATED, "reject_split": S.BACKORDERED}[winners[0]]
+    assert OrderEvent.objects.filter(order=order, kind="transition", name__in=[first, second]).count() == 1
     assert stock_ledger_mismatches() == []
 
 
