@@ -22,6 +22,8 @@ from django.db import transaction
 
 from fulfillment.actors import Actor
 from fulfillment.roles import Role
+from exceptions.models import ExceptionType, FulfillmentException, Queue, SlaPolicy
+from exceptions.services import FALLBACK_SLA_MINUTES, exception_priority, exception_raise, sla_sweep
 from inventory.models import Location, Sku, StockLevel
 from inventory.services import stock_receive
 from orders.models import Order, OrderStatus, Partner, Shipment
@@ -274,17 +276,103 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
     return Counter(Order.objects.values_list("status", flat=True))
 
 
+QUEUE_MEMBERS = {
+    "coordinator": ["intake", "stock", "warehouse", "shipping"],
+    "service": ["customer-service"],
+    "opsadmin": ["finance", "integrations", "escalations", "triage"],
+}
+
+# (order status, exception code, summary, share of its SLA already used when the demo starts). The shares
+# spread the badges: fresh (ok), most of the clock gone (warning), past due (escalated by the first sweep).
+ORDER_EXCEPTIONS = [
+    (OrderStatus.RECEIVED, "invalid_address", "Postal code does not match the country's format", 0.05),
+    (OrderStatus.RECEIVED, "unknown_sku", "Line 2 names a SKU the catalogue does not know", 0.85),
+    (OrderStatus.RECEIVED, "pricing_mismatch", "Unit price 20% below the catalogue price", 0.3),
+    (OrderStatus.ON_HOLD, "duplicate_order", "Same customer, address and lines as an order 2 hours earlier", 1.2),
+    (OrderStatus.ON_HOLD, "credit_hold", "Payment provider flagged the card", 0.8),
+    (OrderStatus.ON_HOLD, "invalid_address", "Street address is missing", 0.4),
+    (OrderStatus.BACKORDERED, "out_of_stock", "Not enough stock at any location that ships to the destination", 0.1),
+    (OrderStatus.BACKORDERED, "out_of_stock", "Two lines short everywhere", 0.9),
+    (OrderStatus.BACKORDERED, "out_of_stock", "Short by 12 units", 0.02),
+    (OrderStatus.AWAITING_APPROVAL, "split_approval_required", "Proposed split over two warehouses", 0.2),
+    (OrderStatus.AWAITING_APPROVAL, "split_approval_required", "Proposed split over two warehouses", 1.5),
+    (OrderStatus.RELEASED, "short_pick", "Picker found 3 of 5 units", 0.78),
+    (OrderStatus.RELEASED, "label_failure", "Carrier rejected the label: postal code unknown", 0.6),
+    (OrderStatus.RELEASED, "address_change_after_release", "Customer changed the street after release", 0.1),
+    (OrderStatus.PARTIALLY_SHIPPED, "damaged_item", "One carton crushed at packing", 0.95),
+    (OrderStatus.SHIPPED, "delivery_failed", "Carrier: recipient not available, parcel returned", 0.5),
+    (OrderStatus.SHIPPED, "shipment_not_invoiced", "Shipped two days ago, no invoice in the ERP", 0.7),
+    (OrderStatus.DELIVERED, "shipment_not_invoiced", "Delivered, no invoice in the ERP", 0.3),
+    (OrderStatus.ALLOCATED, "carrier_service_invalid", "Express service not offered to this postal code", 0.88),
+]
+
+SITE_EXCEPTIONS = [
+    ("inventory_drift", "WMS counts 8 fewer units than the portal", 0.3),
+    ("stock_discrepancy", "Cycle count found 4 extra units", 0.82),
+    ("sync_failure", "ERP rejected the shipment confirmation (HTTP 500) after 5 attempts", 1.1),
+]
+
+
+def _sla_share(code: str, order: Order | None, share: float) -> timedelta:
+    """How long ago to date an exception so that `share` of its resolve time has passed (wall-clock)."""
+    exception_type = ExceptionType.objects.get(code=code)
+    priority = exception_priority(
+        severity=exception_type.severity,
+        customer_tier=order.customer_tier if order else "standard",
+        service_level=order.service_level if order else "standard",
+        order_value=order.total_amount if order else 0,
+    )
+    policy = SlaPolicy.objects.filter(exception_type=exception_type, priority=priority).first()
+    minutes = policy.resolve_minutes if policy else FALLBACK_SLA_MINUTES[priority][1]
+    return timedelta(minutes=minutes * share)
+
+
+def seed_exceptions(locations: dict[str, Location]) -> int:
+    """Open exceptions of many types across the queues, some near and some past their SLA (once)."""
+    user_model = get_user_model()
+    for username, slugs in QUEUE_MEMBERS.items():
+        user = user_model.objects.get(username=username)
+        for queue in Queue.objects.filter(slug__in=slugs):
+            queue.members.add(user)
+    if FulfillmentException.objects.filter(source_system="seed_demo").exists():
+        return FulfillmentException.objects.count()
+    now = datetime.now(dt_timezone.utc)
+    used: set[int] = set()
+    for status, code, summary, used_share in ORDER_EXCEPTIONS:
+        order = Order.objects.filter(status=status).exclude(pk__in=used).order_by("pk").first()
+        if order is None:
+            continue
+        used.add(order.pk)
+        line = order.lines.order_by("line_number").first() if code in ("unknown_sku", "short_pick", "damaged_item") else None
+        shipment = order.shipments.order_by("pk").first() if code in ("short_pick", "label_failure", "damaged_item", "delivery_failed", "shipment_not_invoiced") else None
+        exception_raise(
+            code=code, summary=summary, order=order, line=line, shipment=shipment, actor=SEED, source_system="seed_demo",
+            detected_at=now - _sla_share(code, order, used_share),
+        )
+    skus = list(Sku.objects.filter(code__startswith="NW-").order_by("code")[:3])
+    for (code, summary, used_share), sku, site in zip(SITE_EXCEPTIONS, skus, locations.values()):
+        exception_raise(
+            code=code, summary=summary, location=site, sku=sku, actor=SEED, source_system="seed_demo",
+            detected_at=now - _sla_share(code, None, used_share),
+        )
+    sla_sweep()
+    return FulfillmentException.objects.count()
+
+
 def seed_demo() -> dict:
     """Create (or complete) the demo data; return what exists afterwards."""
     users = seed_users()
     locations = seed_locations()
     sku_count = seed_skus_and_stock(locations)
     partners = seed_partners()
-    statuses = seed_orders(partners, locations)
+    seed_orders(partners, locations)
+    exceptions = seed_exceptions(locations)
+    statuses = Counter(Order.objects.values_list("status", flat=True))
     return {
         "users": users,
         "locations": sorted(locations),
         "skus": sku_count,
         "partners": {code: token for code, (_, token) in partners.items()},
         "orders_by_status": dict(sorted(statuses.items())),
+        "exceptions": exceptions,
     }

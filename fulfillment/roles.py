@@ -18,13 +18,19 @@ class Role(StrEnum):
 
 # "app_label.codename"; "app_label.*" means every permission of the app.
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    # Coordinators work the floor's exceptions; they may hold and release, but not cancel what a customer bought.
     Role.COORDINATOR: [
         "inventory.view_location", "inventory.view_sku", "inventory.view_stocklevel", "inventory.view_stockmovement",
         "orders.view_order", "orders.view_shipment", "orders.view_orderevent", "orders.view_partner",
+        "exceptions.view_fulfillmentexception", "exceptions.work_exception", "exceptions.assign_exception",
+        "exceptions.dismiss_exception", "orders.release_hold", "orders.correct_address",
     ],
+    # Customer service speaks for the customer: it may cancel orders and lines and fix addresses.
     Role.CUSTOMER_SERVICE: [
         "inventory.view_location", "inventory.view_sku", "inventory.view_stocklevel",
         "orders.view_order", "orders.view_shipment", "orders.view_orderevent", "orders.view_partner",
+        "exceptions.view_fulfillmentexception", "exceptions.work_exception", "exceptions.assign_exception",
+        "orders.release_hold", "orders.correct_address", "orders.cancel_order", "orders.cancel_line",
     ],
     Role.OPS_ADMIN: ["inventory.*", "orders.*", "exceptions.*", "integrations.*"],
 }

@@ -8,3 +8,4 @@ class OrderError(StrEnum):
     UNKNOWN_PARTNER = "unknown_partner"
     INVALID_PLAN = "invalid_plan"
     DUPLICATE_ORDER = "duplicate_order"
+    INVALID_ADDRESS = "invalid_address"

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from exceptions.models import OPEN_STATUSES
+
 
 class Priority(models.TextChoices):
     P1 = "P1", "P1 — critical"
@@ -72,8 +74,13 @@ CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL,
 
 
 def lines_resolved(order: Order) -> bool:
-    """Every line names a known SKU in a unit that converts to the SKU's base unit."""
-    return not order.lines.filter(Q(sku__isnull=True) | Q(base_quantity__isnull=True)).exists()
+    """Every line still wanted names a known SKU in a unit that converts to the SKU's base unit."""
+    return not order.lines.filter(cancelled=False).filter(Q(sku__isnull=True) | Q(base_quantity__isnull=True)).exists()
+
+
+def no_blocking_exception_open(order: Order) -> bool:
+    """A blocking exception is open on this order; resolve it first."""
+    return not order.exceptions.filter(status__in=OPEN_STATUSES, type__blocking=True).exists()
 
 
 def nothing_picked(order: Order) -> bool:
@@ -111,13 +118,19 @@ class Order(ConcurrentTransitionMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["partner", "external_id"], name="order_unique_partner_external_id"),
         ]
+        permissions = [
+            ("cancel_order", "Can cancel orders"),
+            ("cancel_line", "Can cancel order lines"),
+            ("release_hold", "Can release orders from hold"),
+            ("correct_address", "Can correct shipping addresses"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.partner_id}/{self.external_id}"
 
     # Transitions only set fields on self; services lock, save, write events and move stock.
 
-    @transition(field=status, source=S.RECEIVED, target=S.READY, conditions=[lines_resolved], custom={"label": "Mark ready"})
+    @transition(field=status, source=S.RECEIVED, target=S.READY, conditions=[lines_resolved, no_blocking_exception_open], custom={"label": "Mark ready"})
     def mark_ready(self) -> None:
         pass
 
@@ -125,19 +138,19 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def hold(self, reason: str = "") -> None:
         self.hold_reason = reason[:200]
 
-    @transition(field=status, source=S.ON_HOLD, target=S.READY, custom={"label": "Release hold"})
+    @transition(field=status, source=S.ON_HOLD, target=S.READY, conditions=[lines_resolved, no_blocking_exception_open], custom={"label": "Release hold"})
     def release_hold(self) -> None:
         self.hold_reason = ""
 
-    @transition(field=status, source=S.READY, target=S.ALLOCATED, custom={"label": "Allocate"})
+    @transition(field=status, source=S.READY, target=S.ALLOCATED, conditions=[no_blocking_exception_open], custom={"label": "Allocate"})
     def allocate(self) -> None:
         pass
 
-    @transition(field=status, source=S.READY, target=S.AWAITING_APPROVAL, custom={"label": "Propose split"})
+    @transition(field=status, source=S.READY, target=S.AWAITING_APPROVAL, conditions=[no_blocking_exception_open], custom={"label": "Propose split"})
     def propose_split(self) -> None:
         pass
 
-    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.ALLOCATED, custom={"label": "Approve split"})
+    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.ALLOCATED, conditions=[no_blocking_exception_open], custom={"label": "Approve split"})
     def approve_split(self) -> None:
         pass
 
@@ -149,11 +162,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def backorder(self) -> None:
         pass
 
-    @transition(field=status, source=S.BACKORDERED, target=S.READY, custom={"label": "Retry allocation"})
+    @transition(field=status, source=S.BACKORDERED, target=S.READY, conditions=[no_blocking_exception_open], custom={"label": "Retry allocation"})
     def retry_allocation(self) -> None:
         pass
 
-    @transition(field=status, source=S.ALLOCATED, target=S.RELEASED, custom={"label": "Release to warehouse"})
+    @transition(field=status, source=S.ALLOCATED, target=S.RELEASED, conditions=[no_blocking_exception_open], custom={"label": "Release to warehouse"})
     def release(self) -> None:
         pass
 
@@ -188,6 +201,7 @@ class OrderLine(models.Model):
     quantity_allocated = models.PositiveIntegerField(default=0)
     quantity_shipped = models.PositiveIntegerField(default=0)
     quantity_cancelled = models.PositiveIntegerField(default=0)
+    cancelled = models.BooleanField(default=False, help_text="Nothing more of this line will ship.")
 
     class Meta:
         ordering = ["order_id", "line_number"]

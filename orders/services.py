@@ -24,12 +24,29 @@ from rest_framework.authtoken.models import Token
 
 from fulfillment.actors import Actor
 from fulfillment.errors import Conflict, InvalidInput
+from exceptions import services as exception_services
+from exceptions.models import OPEN_STATUSES, FulfillmentException
 from inventory.models import Sku
 from inventory.services import stock_pick, stock_release, stock_reserve, stock_ship
 
 from . import events
+from .addresses import address_problems
 from .errors import OrderError
-from .models import Order, OrderLine, OrderStatus, Partner, Shipment, ShipmentLine, ShipmentStatus
+from .models import (
+    HOLDABLE,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    Partner,
+    Shipment,
+    ShipmentLine,
+    ShipmentStatus,
+    no_blocking_exception_open,
+)
+
+# The hold reason of an order held by its blocking exceptions: the hold lifts itself when the last one closes.
+HOLD_FOR_EXCEPTIONS = "Open blocking exception"
 
 
 class IllegalTransition(Conflict):
@@ -323,16 +340,106 @@ def order_release(*, order: Order, actor: Actor) -> Order:
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, reason: str, actor: Actor) -> Order:
-    """Cancel the order, release every reservation it holds and cancel its open shipments."""
+def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: int = 0) -> Order:
+    """Cancel the order, release every reservation it holds, cancel its open shipments
+    and close its open exceptions (there is nothing left to fix)."""
     order = order_lock(order)
     _run_order_transition(order, "cancel", actor=actor, fields=["cancel_reason"], data={"reason": reason}, reason=reason)
     for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED]):
         _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
     OrderLine.objects.filter(order=order, base_quantity__isnull=False).update(
-        quantity_cancelled=F("base_quantity") - F("quantity_shipped"), quantity_allocated=0
+        quantity_cancelled=F("base_quantity") - F("quantity_shipped"), quantity_allocated=0, cancelled=True
     )
+    OrderLine.objects.filter(order=order, base_quantity__isnull=True).update(cancelled=True)
+    open_exceptions = FulfillmentException.objects.filter(order=order, status__in=OPEN_STATUSES).order_by("pk")
+    for number, exception in enumerate(open_exceptions):
+        exception_services.exception_resolve(
+            exception=exception, note=f"Order cancelled: {reason}", action="cancel_order", actor=actor,
+            operator_minutes=operator_minutes if number == 0 else 0,
+        )
     return order
+
+
+def _order_action_event(order: Order, name: str, *, actor: Actor, data: dict) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.ACTION, name=name, actor=str(actor), data=data)
+
+
+@transaction.atomic
+def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Actor) -> Order:
+    """Cancel what is still open of one line, releasing its reservations; the last line cancels the order."""
+    order = order_lock(order)
+    line = OrderLine.objects.select_for_update().filter(pk=line.pk, order=order).first()
+    if line is None:
+        raise InvalidInput(OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]})
+    if line.cancelled:
+        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already cancelled.")
+    if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+        raise IllegalTransition(order, "cancel", "its lines can no longer change.")
+    shipments = _shipments_locked(order, Shipment.ACTIVE)
+    if any(sh.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) and sh.lines.filter(order_line=line).exists() for sh in shipments):
+        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first.")
+    released = 0
+    for shipment in shipments:
+        for shipment_line in shipment.lines.filter(order_line=line):
+            stock_release(location_id=shipment.location_id, sku_id=line.sku_id, quantity=shipment_line.quantity, actor=actor, reference=f"order:{order.pk}", reason=reason)
+            released += shipment_line.quantity
+            shipment_line.delete()
+        if not shipment.lines.exists():
+            _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": f"line {line.line_number} cancelled"})
+    cancelled_units = (line.base_quantity - line.quantity_shipped) if line.base_quantity is not None else 0
+    OrderLine.objects.filter(pk=line.pk).update(quantity_allocated=0, quantity_cancelled=cancelled_units, cancelled=True)
+    _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released})
+    if not order.lines.filter(cancelled=False).exists():
+        return order_cancel(order=order, reason=f"Every line cancelled: {reason}", actor=actor)
+    return order
+
+
+EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
+
+
+@transaction.atomic
+def order_correct_address(*, order: Order, address: Address, actor: Actor) -> Order:
+    """Replace the shipping address, provided it passes the country's rules; before release only."""
+    order = order_lock(order)
+    if order.status not in EDITABLE_ADDRESS:
+        raise IllegalTransition(order, "correct_address", "the order is with the warehouse already.")
+    problems = address_problems(
+        line1=address.line1, city=address.city, region=address.region, postal_code=address.postal_code, country=address.country
+    )
+    if problems:
+        raise InvalidInput(
+            OrderError.INVALID_ADDRESS, " ".join(p.message for p in problems),
+            fields={p.field: [p.message] for p in problems},
+        )
+    before = {f: getattr(order, f"ship_{f}") for f in ("name", "line1", "line2", "city", "region", "postal_code", "country")}
+    for field_name, value in vars(address).items():
+        setattr(order, f"ship_{field_name}", value.upper() if field_name == "country" else value)
+    order.save(update_fields=[f"ship_{f}" for f in before] + ["updated_at"])
+    after = {f: getattr(order, f"ship_{f}") for f in before}
+    _order_action_event(order, "correct_address", actor=actor, data={"before": before, "after": after})
+    return order
+
+
+# --- the exceptions app's hooks (registered in OrdersConfig.ready) -----------------
+
+
+def hold_for_blocking_exception(exception: FulfillmentException, actor: Actor) -> None:
+    """A blocking exception opened: hold the order if it can still be held."""
+    order = order_lock(exception.order_id)
+    if order.status in HOLDABLE:
+        _run_order_transition(
+            order, "hold", actor=actor, fields=["hold_reason"], reason=HOLD_FOR_EXCEPTIONS,
+            data={"exception": exception.pk, "type": exception.type.code},
+        )
+
+
+def release_hold_when_clear(exception: FulfillmentException, actor: Actor) -> None:
+    """An exception closed: lift a hold it caused once no blocking exception is left."""
+    order = order_lock(exception.order_id)
+    if order.status != OrderStatus.ON_HOLD or order.hold_reason != HOLD_FOR_EXCEPTIONS:
+        return
+    if no_blocking_exception_open(order) and can_proceed(order.release_hold):
+        _run_order_transition(order, "release_hold", actor=actor, fields=["hold_reason"], data={"exception": exception.pk})
 
 
 # --- shipments -----------------------------------------------------------------

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
+from exceptions.models import ExceptionEvent
 from inventory.models import StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from orders.models import Order, OrderEvent, OrderStatus
@@ -19,14 +20,27 @@ def seed() -> str:
 
 def test_seed_demo_builds_every_lifecycle_state_and_is_idempotent():
     seed()
-    counts = (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count())
+    counts = (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count(), ExceptionEvent.objects.count())
 
     out = seed()
 
-    assert (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count()) == counts
+    assert (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count(), ExceptionEvent.objects.count()) == counts
     assert set(Order.objects.values_list("status", flat=True)) == set(OrderStatus.values)
     assert stock_ledger_mismatches() == []
     assert "Partner northwind-shop: API token " in out
+
+
+def test_seed_demo_opens_exceptions_across_queues_near_and_past_their_sla():
+    from exceptions.models import ExceptionEvent, FulfillmentException
+
+    seed()
+    exceptions = list(FulfillmentException.objects.select_related("queue"))
+    states = {e.sla_state() for e in exceptions}
+    assert len({e.type_id for e in exceptions}) >= 15
+    assert len({e.queue.slug for e in exceptions}) >= 6
+    assert {"ok", "warning", "breached"} <= states
+    assert ExceptionEvent.objects.filter(kind="escalated").exists()
+    assert {"coordinator", "service", "opsadmin"} <= {u.username for e in exceptions for u in e.queue.members.all()}
 
 
 def test_demo_users_sign_in_with_the_demo_password_and_hold_their_roles(settings):

@@ -153,7 +153,7 @@ def test_check_constraints_reject_a_bulk_update_through_the_orm(site, sku, actor
     assert counters(site, sku) == (5, 0, 0)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_parallel_reservations_never_oversell(site, sku, actor):
     """8 workers, each on its own connection, ask for 1,600 single units against 1,000 on hand."""
     stock_receive(location_id=site.pk, sku_id=sku.pk, quantity=1000, actor=actor)

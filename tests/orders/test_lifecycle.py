@@ -229,7 +229,7 @@ def test_shipping_moves_stock_out_and_the_order_follows_its_shipments():
 # --- concurrency ------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize(("first", "second"), [("approve_split", "reject_split"), ("approve_split", "approve_split")])
 def test_two_concurrent_transitions_on_one_order_cannot_both_win(first, second):
     """Two agents act on the same proposed split at the same moment: one wins, the other gets a conflict."""

@@ -12,4 +12,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Locations: {', '.join(summary['locations'])}; SKUs: {summary['skus']}")
         for code, token in summary["partners"].items():
             self.stdout.write(f"Partner {code}: API token {token}")
+        self.stdout.write(f"Exceptions: {summary['exceptions']}")
         self.stdout.write("Orders by status: " + ", ".join(f"{k} {v}" for k, v in summary["orders_by_status"].items()))

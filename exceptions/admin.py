@@ -1,0 +1,104 @@
+from django.contrib import admin
+
+from .models import BusinessCalendar, ExceptionEvent, ExceptionType, FulfillmentException, Holiday, Presence, Queue, SlaPolicy
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 1
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    list_display = ["name", "timezone"]
+    search_fields = ["name"]
+    inlines = [HolidayInline]
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "team", "assignment"]
+    list_filter = ["team", "assignment"]
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["last_assigned"]
+
+
+@admin.register(Presence)
+class PresenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "away", "updated_at"]
+    list_filter = ["away"]
+    search_fields = ["user__username"]
+
+
+class SlaPolicyInline(admin.TabularInline):
+    model = SlaPolicy
+    extra = 0
+
+
+@admin.register(ExceptionType)
+class ExceptionTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "stage", "category", "severity", "blocking", "default_queue"]
+    list_filter = ["stage", "category", "severity", "blocking", "default_queue"]
+    search_fields = ["code", "name"]
+    inlines = [SlaPolicyInline]
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["exception_type", "priority", "first_response_minutes", "resolve_minutes", "warning_percent", "pause_while_waiting", "escalation_queue", "calendar"]
+    list_filter = ["priority", "pause_while_waiting", "escalation_queue", "calendar", "exception_type__stage"]
+    search_fields = ["exception_type__code", "exception_type__name"]
+    list_editable = ["first_response_minutes", "resolve_minutes", "warning_percent"]
+    list_select_related = ["exception_type", "escalation_queue", "calendar"]
+
+
+class ExceptionEventInline(admin.TabularInline):
+    model = ExceptionEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "action", "from_status", "to_status", "actor", "note", "operator_minutes"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FulfillmentException)
+class FulfillmentExceptionAdmin(admin.ModelAdmin):
+    """Read-only: exceptions change through the governed actions of the pages, which audit them."""
+
+    list_display = ["id", "type", "status", "priority", "queue", "owner", "order", "due_at", "escalated", "occurrences"]
+    list_filter = ["status", "priority", "escalated", "type__stage", "type", "queue"]
+    search_fields = ["summary", "order__external_id", "dedupe_key"]
+    list_select_related = ["type", "queue", "owner", "order"]
+    date_hierarchy = "created_at"
+    inlines = [ExceptionEventInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExceptionEvent)
+class ExceptionEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "exception", "kind", "action", "actor", "operator_minutes"]
+    list_filter = ["kind", "action"]
+    search_fields = ["actor", "note", "exception__summary"]
+    list_select_related = ["exception"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

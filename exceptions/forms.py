@@ -1,0 +1,70 @@
+"""Input of the resolution actions: every action has a form, and every form asks for operator minutes."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .errors import NOTE_REQUIRED, REASON_REQUIRED
+
+
+class ActionForm(forms.Form):
+    operator_minutes = forms.IntegerField(
+        label="Minutes spent", min_value=0, max_value=8 * 60, required=False, initial=0,
+        help_text="Your hands-on time for this step; it feeds the cost of exceptions.",
+    )
+
+    def __init__(self, *args, exception=None, **kwargs):
+        self.exception = exception
+        super().__init__(*args, **kwargs)
+
+    def clean_operator_minutes(self) -> int:
+        return self.cleaned_data.get("operator_minutes") or 0
+
+
+class ClaimForm(ActionForm):
+    pass
+
+
+class AssignForm(ActionForm):
+    owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Assign to", empty_label="Choose a person")
+
+    def __init__(self, *args, exception=None, members=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        if members is not None:
+            # Members already fetched by the page: no query per row.
+            self.fields["owner"].queryset = get_user_model().objects.filter(pk__in=[m.pk for m in members])
+            self.fields["owner"].choices = [("", "Choose a person"), *((m.pk, m.get_username()) for m in members)]
+        elif exception is not None:
+            self.fields["owner"].queryset = exception.queue.members.filter(is_active=True).order_by("username")
+
+
+class NoteForm(ActionForm):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": NOTE_REQUIRED})
+
+
+class CommentForm(NoteForm):
+    pass
+
+
+class WaitForm(ActionForm):
+    note = forms.CharField(
+        label="Waiting for", widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say what the exception is waiting for."},
+    )
+
+
+class ResumeForm(ActionForm):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ResolveForm(NoteForm):
+    root_cause = forms.CharField(max_length=200, required=False, help_text="Optional: what caused it, for the reports.")
+
+
+class DismissForm(ActionForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": REASON_REQUIRED})
+
+
+class ReopenForm(NoteForm):
+    pass

@@ -1,0 +1,124 @@
+"""Reads for the coordinator's pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import chain
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.contrib.auth import get_user_model
+
+from inventory.models import StockLevel
+
+from .filters import ExceptionFilter
+from .models import OPEN_STATUSES, ExceptionEvent, FulfillmentException
+
+TABS = {"mine": "Mine", "team": "My teams", "unassigned": "Unassigned"}
+
+
+def _open_in_tab(tab: str, user, queue_ids: set[int] | None) -> Q:
+    condition = Q(status__in=OPEN_STATUSES)
+    if tab == "mine":
+        return condition & Q(owner=user)
+    in_my_queues = Q() if queue_ids is None else Q(queue_id__in=queue_ids)
+    if tab == "unassigned":
+        return condition & in_my_queues & Q(owner__isnull=True)
+    return condition & in_my_queues
+
+
+def exception_in_tab(exception: FulfillmentException, *, tab: str, user, queue_ids: set[int] | None) -> bool:
+    return FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids), pk=exception.pk).exists()
+
+
+def exception_list(*, user, tab: str, queue_ids: set[int] | None, params) -> ExceptionFilter:
+    """The open exceptions of a tab, filtered by `params` and sorted by SLA due; `.qs` holds the rows."""
+    members = get_user_model().objects.filter(is_active=True).order_by("username")
+    queryset = (
+        FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids))
+        .select_related("type", "queue", "owner", "order", "order__partner", "location", "sla_policy", "line")
+        .prefetch_related(Prefetch("queue__members", queryset=members))
+        .order_by("due_at", "pk")
+    )
+    return ExceptionFilter(params, queryset=queryset)
+
+
+def tab_counts(*, user, queue_ids: set[int] | None) -> dict[str, int]:
+    return {tab: FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids)).count() for tab in TABS}
+
+
+def exception_get(pk: int) -> FulfillmentException:
+    return (
+        FulfillmentException.objects.select_related(
+            "type", "queue", "owner", "order", "order__partner", "line", "shipment", "shipment__location", "location", "sku",
+            "sla_policy", "sla_policy__escalation_queue",
+        )
+        .prefetch_related("queue__members")
+        .get(pk=pk)
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: object
+    source: str  # "order" or "exception"
+    title: str
+    actor: str
+    note: str
+    detail: dict
+
+
+def _order_entry(event) -> TimelineEntry:
+    if event.kind in ("transition", "shipment"):
+        what = "Shipment" if event.kind == "shipment" else "Order"
+        title = f"{what} {event.name.replace('_', ' ')}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+    else:
+        title = f"Order {event.get_kind_display().lower()}: {event.name.replace('_', ' ')}"
+    return TimelineEntry(event.at, "order", title, event.actor, event.data.get("reason", ""), event.data)
+
+
+def _exception_entry(event: ExceptionEvent) -> TimelineEntry:
+    label = event.get_kind_display()
+    if event.kind == ExceptionEvent.Kind.STATUS_CHANGED:
+        label = f"{event.action.replace('_', ' ').capitalize()}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+    elif event.kind == ExceptionEvent.Kind.ASSIGNED:
+        label = f"Assigned to {event.data.get('owner', '')}"
+    elif event.kind == ExceptionEvent.Kind.ESCALATED:
+        label = f"Escalated to {event.data.get('to_queue')} ({event.data.get('from_priority')} → {event.data.get('to_priority')})"
+    if event.operator_minutes:
+        label += f" · {event.operator_minutes} min"
+    return TimelineEntry(event.at, "exception", label, event.actor, event.note, event.data)
+
+
+def exception_timeline(exception: FulfillmentException) -> list[TimelineEntry]:
+    """This exception's events and its order's events, newest first."""
+    exception_events = ExceptionEvent.objects.filter(exception=exception)
+    order_events = exception.order.events.all() if exception.order_id else []
+    entries = chain((_exception_entry(e) for e in exception_events), (_order_entry(e) for e in order_events))
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+@dataclass(frozen=True)
+class StockGrid:
+    locations: list
+    rows: list  # (sku, [StockLevel or None per location])
+
+
+def stock_grid(exception: FulfillmentException) -> StockGrid:
+    """Stock of the SKUs in question at every active location, one row per SKU: where else could it come from?"""
+    if exception.sku_id:
+        sku_ids = [exception.sku_id]
+    elif exception.line_id and exception.line.sku_id:
+        sku_ids = [exception.line.sku_id]
+    elif exception.order_id:
+        sku_ids = list(exception.order.lines.filter(sku__isnull=False).values_list("sku_id", flat=True))
+    else:
+        sku_ids = []
+    levels = list(
+        StockLevel.objects.filter(sku_id__in=sku_ids, location__active=True).select_related("location", "sku").order_by("sku__code", "location__code")
+    )
+    locations = sorted({level.location for level in levels}, key=lambda location: location.code)
+    by_sku: dict = {}
+    for level in levels:
+        by_sku.setdefault(level.sku, {})[level.location_id] = level
+    rows = [(sku, [cells.get(location.pk) for location in locations]) for sku, cells in by_sku.items()]
+    return StockGrid(locations, rows)

@@ -1,0 +1,473 @@
+"""Exception use cases: raise (with dedupe, priority, queue, SLA, auto-assignment),
+the governed changes people make, and the SLA sweep.
+
+Lock order everywhere: the exception's order first (when it has one), then the
+exception. Hooks into the orders app lock the order, so taking it first keeps
+two services from waiting on each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
+
+from fulfillment.actors import SYSTEM, Actor
+from fulfillment.errors import Conflict, InvalidInput
+from fulfillment.roles import Role
+
+from . import events, hooks
+from .business_time import add_business_minutes, business_minutes_between
+from .errors import ALREADY_CLOSED, NOTE_REQUIRED, REASON_REQUIRED, ExceptionError
+from .models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    ExceptionStatus,
+    ExceptionType,
+    FulfillmentException,
+    Priority,
+    Queue,
+    Severity,
+    SlaPolicy,
+)
+
+# --- priority -----------------------------------------------------------------------
+
+SEVERITY_POINTS = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+TIER_POINTS = {"standard": 0, "priority": 1, "strategic": 2}
+SERVICE_POINTS = {"standard": 0, "express": 1, "same_day": 2}
+ORDER_VALUE_POINTS = [(5000, 2), (1000, 1)]  # order total at or above -> points
+PRIORITY_BY_POINTS = [(5, Priority.P1), (3, Priority.P2), (1, Priority.P3)]  # points at or above -> priority; else P4
+
+
+def exception_priority(*, severity: str, customer_tier: str = "standard", service_level: str = "standard", order_value=0) -> str:
+    """P1–P4 from how bad the problem is and how much the order matters.
+
+    Points: severity (low 0 … critical 3) + customer tier (strategic 2, priority 1)
+    + service level (same day 2, express 1) + order value (≥ 5,000: 2, ≥ 1,000: 1).
+    5 or more is P1, 3–4 P2, 1–2 P3, 0 P4.
+    """
+    points = SEVERITY_POINTS.get(severity, 1) + TIER_POINTS.get(customer_tier, 0) + SERVICE_POINTS.get(service_level, 0)
+    points += next((p for threshold, p in ORDER_VALUE_POINTS if (order_value or 0) >= threshold), 0)
+    return next((priority for threshold, priority in PRIORITY_BY_POINTS if points >= threshold), Priority.P4)
+
+
+def raise_priority(priority: str) -> str:
+    order = [Priority.P4, Priority.P3, Priority.P2, Priority.P1]
+    return order[min(order.index(priority) + 1, len(order) - 1)]
+
+
+# --- SLA --------------------------------------------------------------------------------
+
+# Used when an exception type has no policy for a priority: (first response, resolve) minutes.
+FALLBACK_SLA_MINUTES = {Priority.P1: (30, 240), Priority.P2: (60, 480), Priority.P3: (240, 1440), Priority.P4: (480, 4320)}
+FALLBACK_WARNING_PERCENT = 75
+
+
+def _working_calendar(policy: SlaPolicy | None):
+    return policy.calendar.working_calendar() if policy and policy.calendar_id else None
+
+
+def sla_deadlines(policy: SlaPolicy | None, priority: str, start: datetime) -> tuple[datetime, datetime, datetime]:
+    """(first response due, warn at, resolution due) for a clock started at `start`."""
+    if policy:
+        first, resolve, warning = policy.first_response_minutes, policy.resolve_minutes, policy.warning_percent
+    else:
+        (first, resolve), warning = FALLBACK_SLA_MINUTES[priority], FALLBACK_WARNING_PERCENT
+    calendar = _working_calendar(policy)
+    return (
+        add_business_minutes(start, first, calendar),
+        add_business_minutes(start, resolve * warning / 100, calendar),
+        add_business_minutes(start, resolve, calendar),
+    )
+
+
+def _policy_for(exception_type: ExceptionType, priority: str) -> SlaPolicy | None:
+    return (
+        SlaPolicy.objects.select_related("calendar", "escalation_queue")
+        .filter(exception_type=exception_type, priority=priority)
+        .first()
+    )
+
+
+# --- raising ------------------------------------------------------------------------------
+
+
+def triage_queue() -> Queue:
+    """Where exceptions of a type without a default queue land."""
+    queue = Queue.objects.filter(slug="triage").first()
+    if queue is None:
+        queue, _ = Queue.objects.get_or_create(
+            slug="triage", defaults={"name": "Triage", "team": Group.objects.get_or_create(name=Role.OPS_ADMIN)[0]}
+        )
+    return queue
+
+
+def dedupe_key_for(*, order=None, line=None, shipment=None, location=None, sku=None) -> str:
+    parts = [
+        f"order:{order.pk}" if order is not None else "",
+        f"line:{line.pk}" if line is not None else "",
+        f"shipment:{shipment.pk}" if shipment is not None and line is None else "",
+        f"location:{location.pk}" if location is not None and order is None else "",
+        f"sku:{sku.pk}" if sku is not None and order is None else "",
+    ]
+    return "|".join(p for p in parts if p) or "global"
+
+
+def _record_occurrence(exception: FulfillmentException, *, actor: Actor, detail: dict | None, now: datetime) -> FulfillmentException:
+    FulfillmentException.objects.filter(pk=exception.pk).update(
+        occurrences=F("occurrences") + 1, last_occurred_at=now, updated_at=now
+    )
+    exception.refresh_from_db(fields=["occurrences", "last_occurred_at", "updated_at"])
+    events.exception_occurred(exception, actor=actor, data=detail or {})
+    return exception
+
+
+@transaction.atomic
+def exception_raise(
+    *,
+    code: str,
+    summary: str,
+    actor: Actor,
+    order=None,
+    line=None,
+    shipment=None,
+    location=None,
+    sku=None,
+    source_system: str = "portal",
+    detail: dict | None = None,
+    detected_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> FulfillmentException:
+    """Open an exception, or count one more occurrence of the same open problem.
+
+    The same problem is the same type with the same dedupe key (by default the
+    order and line). Priority, queue and SLA deadlines are set here; the queue's
+    assignment policy may give it an owner; a blocking type holds the order.
+    """
+    exception_type = ExceptionType.objects.select_related("default_queue").filter(code=code).first()
+    if exception_type is None:
+        raise InvalidInput(ExceptionError.UNKNOWN_TYPE, f"There is no exception type {code!r}.")
+    now = timezone.now()
+    detected_at = detected_at or now
+    key = dedupe_key or dedupe_key_for(order=order, line=line, shipment=shipment, location=location, sku=sku)
+    open_same = FulfillmentException.objects.select_for_update().filter(type=exception_type, dedupe_key=key, status__in=OPEN_STATUSES)
+    existing = open_same.first()
+    if existing:
+        return _record_occurrence(existing, actor=actor, detail=detail, now=now)
+
+    priority = exception_priority(
+        severity=exception_type.severity,
+        customer_tier=getattr(order, "customer_tier", "standard"),
+        service_level=getattr(order, "service_level", "standard"),
+        order_value=getattr(order, "total_amount", 0),
+    )
+    policy = _policy_for(exception_type, priority)
+    first_due, warn_at, due_at = sla_deadlines(policy, priority, detected_at)
+    if shipment is not None and location is None:
+        location = shipment.location
+    exception = FulfillmentException(
+        type=exception_type, order=order, line=line, shipment=shipment, location=location, sku=sku,
+        source_system=source_system, dedupe_key=key, summary=summary[:300], detail=detail or {},
+        queue=exception_type.default_queue or triage_queue(), priority=priority, sla_policy=policy,
+        detected_at=detected_at, first_response_due_at=first_due, warn_at=warn_at, due_at=due_at, last_occurred_at=now,
+    )
+    try:
+        with transaction.atomic():
+            exception.save()
+    except IntegrityError:
+        # Someone raised the same problem between our look and our insert; theirs stands.
+        return _record_occurrence(open_same.get(), actor=actor, detail=detail, now=now)
+    events.exception_created(exception, actor=actor)
+    _auto_assign(exception)
+    if exception_type.blocking and order is not None:
+        hooks.blocking_raised(exception, actor)
+    return exception
+
+
+# --- assignment -------------------------------------------------------------------------
+
+
+def _present_members(queue: Queue):
+    return queue.members.filter(is_active=True).exclude(presence__away=True).order_by("pk")
+
+
+def _auto_assign(exception: FulfillmentException) -> None:
+    queue = Queue.objects.select_for_update().get(pk=exception.queue_id)  # the round-robin cursor
+    if queue.assignment == Queue.Assignment.MANUAL:
+        return
+    members = _present_members(queue)
+    if queue.assignment == Queue.Assignment.ROUND_ROBIN:
+        ids = list(members.values_list("pk", flat=True))
+        if not ids:
+            return
+        after = [pk for pk in ids if queue.last_assigned_id is not None and pk > queue.last_assigned_id]
+        owner_id = (after or ids)[0]
+    else:
+        loads = members.annotate(
+            load=Count("owned_exceptions", filter=Q(owned_exceptions__status__in=OPEN_STATUSES))
+        ).order_by("load", "pk")
+        first = loads.values_list("pk", flat=True).first()
+        if first is None:
+            return
+        owner_id = first
+    Queue.objects.filter(pk=queue.pk).update(last_assigned_id=owner_id)
+    FulfillmentException.objects.filter(pk=exception.pk).update(owner_id=owner_id)
+    exception.owner_id = owner_id
+    events.exception_assigned(exception, actor=SYSTEM, policy=queue.assignment)
+
+
+# --- locking and transitions ----------------------------------------------------------
+
+
+def exception_lock(exception: FulfillmentException | int) -> FulfillmentException:
+    """Lock the exception's order (if any), then the exception. Call inside a transaction."""
+    pk = exception.pk if isinstance(exception, FulfillmentException) else exception
+    order_id = FulfillmentException.objects.values_list("order_id", flat=True).get(pk=pk)
+    if order_id is not None:
+        order_model = FulfillmentException._meta.get_field("order").related_model
+        list(order_model.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True))
+    return (
+        FulfillmentException.objects.select_for_update(of=("self",))
+        .select_related("type", "queue", "sla_policy__calendar")
+        .get(pk=pk)
+    )
+
+
+def _transition(exception: FulfillmentException, name: str, *, fields=(), **kwargs) -> str:
+    from_status = exception.status
+    if not can_proceed(getattr(exception, name)):
+        if exception.status in CLOSED_STATUSES:
+            message = ALREADY_CLOSED.format(status=exception.get_status_display().lower())
+        else:
+            message = f"This exception is {exception.get_status_display().lower()}; that is not possible now."
+        raise Conflict(ExceptionError.ILLEGAL_TRANSITION, message, status=exception.status)
+    try:
+        getattr(exception, name)(**kwargs)
+        exception.save(update_fields=["status", "updated_at", *fields])
+    except (TransitionNotAllowed, ConcurrentTransition):
+        raise Conflict(ExceptionError.ILLEGAL_TRANSITION, "Someone else changed this exception at the same moment; reload it.") from None
+    return from_status
+
+
+def _touch(exception: FulfillmentException, *, operator_minutes: int, now: datetime, fields: list[str]) -> None:
+    """Count the operator's minutes and, on the first human touch, the first response."""
+    if operator_minutes:
+        exception.operator_minutes += operator_minutes
+        fields.append("operator_minutes")
+    if exception.first_response_at is None:
+        exception.first_response_at = now
+        fields.append("first_response_at")
+
+
+def _require_open(exception: FulfillmentException) -> None:
+    if not exception.is_open:
+        raise Conflict(ExceptionError.ILLEGAL_TRANSITION, ALREADY_CLOSED.format(status=exception.get_status_display().lower()))
+
+
+def _require_text(value: str, field: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(ExceptionError.INVALID_ACTION_INPUT, message, fields={field: [message]})
+    return value
+
+
+# --- what people do -------------------------------------------------------------------
+
+
+@transaction.atomic
+def exception_claim(*, exception: FulfillmentException, user, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    exception = exception_lock(exception)
+    _require_open(exception)
+    now, fields = timezone.now(), ["owner"]
+    previous_owner = exception.owner_id
+    exception.owner = user
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    from_status = exception.status
+    if exception.status == ExceptionStatus.OPEN:
+        _transition(exception, "start_work", fields=fields)
+    else:
+        exception.save(update_fields=[*fields, "updated_at"])
+    events.exception_claimed(exception, actor=actor, from_status=from_status, previous_owner_id=previous_owner, operator_minutes=operator_minutes)
+    return exception
+
+
+@transaction.atomic
+def exception_assign(*, exception: FulfillmentException, owner, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    exception = exception_lock(exception)
+    _require_open(exception)
+    if not exception.queue.members.filter(pk=owner.pk).exists() and not owner.groups.filter(pk=exception.queue.team_id).exists():
+        raise InvalidInput(
+            ExceptionError.NOT_A_MEMBER, f"{owner.get_username()} does not work the {exception.queue.name} queue.",
+            fields={"owner": ["Not a member of this queue's team."]},
+        )
+    now, fields = timezone.now(), ["owner"]
+    exception.owner = owner
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    exception.save(update_fields=[*fields, "updated_at"])
+    events.exception_assigned(exception, actor=actor, owner=owner.get_username(), operator_minutes=operator_minutes)
+    return exception
+
+
+@transaction.atomic
+def exception_comment(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    note = _require_text(note, "note", NOTE_REQUIRED)
+    exception = exception_lock(exception)
+    fields: list[str] = []
+    _touch(exception, operator_minutes=operator_minutes, now=timezone.now(), fields=fields)
+    exception.save(update_fields=[*fields, "updated_at"])
+    events.exception_commented(exception, actor=actor, note=note, operator_minutes=operator_minutes)
+    return exception
+
+
+@transaction.atomic
+def exception_wait(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    """Park the exception while someone outside answers; the policy may stop the clock."""
+    note = _require_text(note, "note", "Say what the exception is waiting for.")
+    exception = exception_lock(exception)
+    now, fields = timezone.now(), ["waiting_since"]
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    from_status = _transition(exception, "wait", fields=fields, now=now)
+    events.exception_status_changed(exception, actor=actor, action="wait", from_status=from_status, note=note, operator_minutes=operator_minutes)
+    return exception
+
+
+@transaction.atomic
+def exception_resume(*, exception: FulfillmentException, actor: Actor, note: str = "", operator_minutes: int = 0) -> FulfillmentException:
+    """Back to work; when the clock was paused, every deadline moves by the time spent waiting."""
+    exception = exception_lock(exception)
+    now, fields = timezone.now(), []
+    paused_minutes = 0.0
+    policy = exception.sla_policy
+    if exception.waiting_since and (policy is None or policy.pause_while_waiting):
+        calendar = _working_calendar(policy)
+        paused_minutes = business_minutes_between(exception.waiting_since, now, calendar)
+        for field in ("first_response_due_at", "warn_at", "due_at"):
+            setattr(exception, field, add_business_minutes(getattr(exception, field), paused_minutes, calendar) if calendar else getattr(exception, field) + timedelta(minutes=paused_minutes))
+            fields.append(field)
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    from_status = _transition(exception, "resume", fields=[*fields, "waiting_since"])
+    events.exception_status_changed(
+        exception, actor=actor, action="resume", from_status=from_status, note=note, operator_minutes=operator_minutes,
+        data={"paused_minutes": round(paused_minutes, 1)},
+    )
+    return exception
+
+
+def _close(
+    exception: FulfillmentException, name: str, *, actor: Actor, action: str, note: str, operator_minutes: int, transition_kwargs: dict
+) -> FulfillmentException:
+    now = timezone.now()
+    fields = ["resolution_action", "resolution_note", "resolved_at", "waiting_since", *(["root_cause"] if name == "resolve" else [])]
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    from_status = _transition(exception, name, fields=fields, now=now, **transition_kwargs)
+    events.exception_status_changed(exception, actor=actor, action=action, from_status=from_status, note=note, operator_minutes=operator_minutes)
+    if exception.order_id is not None:
+        hooks.closed(exception, actor)
+    return exception
+
+
+@transaction.atomic
+def exception_resolve(
+    *, exception: FulfillmentException, note: str, actor: Actor, action: str = "resolve", root_cause: str = "", operator_minutes: int = 0
+) -> FulfillmentException:
+    note = _require_text(note, "note", NOTE_REQUIRED)
+    exception = exception_lock(exception)
+    _require_open(exception)
+    return _close(
+        exception, "resolve", actor=actor, action=action, note=note, operator_minutes=operator_minutes,
+        transition_kwargs={"action": action, "note": note, "root_cause": root_cause.strip()},
+    )
+
+
+@transaction.atomic
+def exception_dismiss(*, exception: FulfillmentException, reason: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    reason = _require_text(reason, "reason", REASON_REQUIRED)
+    exception = exception_lock(exception)
+    _require_open(exception)
+    return _close(
+        exception, "dismiss", actor=actor, action="dismiss", note=reason, operator_minutes=operator_minutes,
+        transition_kwargs={"reason": reason},
+    )
+
+
+@transaction.atomic
+def exception_reopen(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+    note = _require_text(note, "note", NOTE_REQUIRED)
+    exception = exception_lock(exception)
+    fields = ["resolved_at", "resolution_action"]
+    _touch(exception, operator_minutes=operator_minutes, now=timezone.now(), fields=fields)
+    try:
+        with transaction.atomic():
+            from_status = _transition(exception, "reopen", fields=fields)
+    except IntegrityError:
+        raise Conflict(ExceptionError.ALREADY_OPEN, "The same problem is already open in another exception; work that one.") from None
+    events.exception_status_changed(exception, actor=actor, action="reopen", from_status=from_status, note=note, operator_minutes=operator_minutes)
+    if exception.type.blocking and exception.order_id is not None:
+        hooks.blocking_raised(exception, actor)
+    return exception
+
+
+# --- the SLA clock ----------------------------------------------------------------------
+
+
+def _running_clock() -> Q:
+    """Open exceptions whose clock runs: waiting ones count only when their policy does not pause."""
+    paused = Q(status=ExceptionStatus.WAITING) & (Q(sla_policy__isnull=True) | Q(sla_policy__pause_while_waiting=True))
+    return Q(status__in=OPEN_STATUSES) & ~paused
+
+
+@transaction.atomic
+def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Warn at the policy's threshold and escalate at breach; safe to run twice or in parallel.
+
+    Rows are claimed with SKIP LOCKED and changed with conditional updates, so
+    a second sweep (or a concurrent one) finds nothing left to do.
+    """
+    now = now or timezone.now()
+    warned = escalated = 0
+    to_warn = (
+        FulfillmentException.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(_running_clock(), warned_at__isnull=True, warn_at__lte=now, due_at__gt=now)
+        .order_by("pk")[:batch]
+    )
+    for exception in to_warn:
+        if FulfillmentException.objects.filter(pk=exception.pk, warned_at__isnull=True).update(warned_at=now):
+            events.exception_sla_warned(exception, at=now)
+            warned += 1
+    to_escalate = (
+        FulfillmentException.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("sla_policy__escalation_queue", "queue")
+        .filter(_running_clock(), escalated=False, due_at__lte=now)
+        .order_by("pk")[:batch]
+    )
+    for exception in to_escalate:
+        policy = exception.sla_policy
+        target_queue = policy.escalation_queue if policy and policy.escalation_queue_id else exception.queue
+        new_priority = raise_priority(exception.priority)
+        changed = FulfillmentException.objects.filter(pk=exception.pk, escalated=False).update(
+            escalated=True, escalated_at=now, priority=new_priority, queue=target_queue,
+            owner=None if target_queue.pk != exception.queue_id else F("owner"), updated_at=now,
+        )
+        if changed:
+            events.exception_sla_breached(exception, at=now)
+            events.exception_escalated(
+                exception, at=now, from_priority=exception.priority, to_priority=new_priority,
+                from_queue=exception.queue.name, to_queue=target_queue.name,
+            )
+            escalated += 1
+    return {"warned": warned, "escalated": escalated}
+
+
+def open_exception_exists(*, order_id: int, blocking: bool | None = None, exclude_pk: int | None = None) -> bool:
+    qs = FulfillmentException.objects.filter(order_id=order_id, status__in=OPEN_STATUSES)
+    if blocking is not None:
+        qs = qs.filter(type__blocking=blocking)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+

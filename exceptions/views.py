@@ -1,0 +1,143 @@
+"""The coordinator's pages: the queue and one exception. Thin: reads come from
+selectors, every change goes through `actions.action_perform`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
+
+from fulfillment.auth import role_required
+from fulfillment.errors import DomainError
+
+from . import actions, selectors
+from .models import FulfillmentException
+
+PAGE_SIZE = 25
+CHANGED = "exceptions-changed"
+
+
+class ActionContext:
+    """What the pages need to show who may do what, without a query per row."""
+
+    def __init__(self, user):
+        self.user = user
+        self.queue_ids = actions.workable_queue_ids(user)
+        self.permissions = user.get_all_permissions()
+
+    def actions_for(self, exception):
+        return actions.available_actions(exception, self.user, queue_ids=self.queue_ids, permissions=self.permissions)
+
+
+def _row(exception, ctx: ActionContext, *, tab: str, error: str = "", failed: str = "", data=None) -> dict:
+    available = {a.code: a for a in ctx.actions_for(exception)}
+    members = list(exception.queue.members.all())
+    return {
+        "exception": exception,
+        "tab": tab,
+        "actions": available,
+        "error": error,
+        "failed": failed,
+        "assign_form": actions.action_form("assign", exception, data if failed == "assign" else None, members=members) if "assign" in available else None,
+        "resolve_form": actions.action_form("resolve", exception, data if failed == "resolve" else None) if "resolve" in available else None,
+    }
+
+
+@role_required()
+@require_GET
+@vary_on_headers("HX-Request")
+def queue_page(request):
+    tab = request.GET.get("tab") if request.GET.get("tab") in selectors.TABS else "mine"
+    ctx = ActionContext(request.user)
+    counts = selectors.tab_counts(user=request.user, queue_ids=ctx.queue_ids)
+    if request.htmx and request.htmx.target == "tab-counts":
+        return render(request, "exceptions/queue.html#tabs", {"tab": tab, "tabs": selectors.TABS, "counts": counts, "query": request.GET})
+    filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=request.GET)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "tab": tab,
+        "tabs": selectors.TABS,
+        "counts": counts,
+        "filter": filterset,
+        "page": page,
+        "rows": [_row(e, ctx, tab=tab) for e in page.object_list],
+        "query": query.urlencode(),
+        "tab_query": {k: v for k, v in request.GET.items() if k not in ("tab", "page")},
+    }
+    template = "exceptions/queue.html#results" if request.htmx and request.htmx.target == "results" else "exceptions/queue.html"
+    return render(request, template, context)
+
+
+def _detail_context(request, exception, *, error: str = "", failed: str = "", data=None) -> dict:
+    ctx = ActionContext(request.user)
+    forms = []
+    for action in ctx.actions_for(exception):
+        bound = data if action.code == failed else None
+        forms.append((action, actions.action_form(action.code, exception, bound)))
+    return {
+        "exception": exception,
+        "timeline": selectors.exception_timeline(exception),
+        "stock": selectors.stock_grid(exception),
+        "lines": list(exception.order.lines.select_related("sku")) if exception.order_id else [],
+        "shipments": list(exception.order.shipments.select_related("location")) if exception.order_id else [],
+        "action_forms": forms,
+        "may_work": actions.may_work(request.user, exception.queue_id, ctx.queue_ids),
+        "error": error,
+        "failed": failed,
+    }
+
+
+def _get_or_404(pk: int) -> FulfillmentException:
+    try:
+        return selectors.exception_get(pk)
+    except FulfillmentException.DoesNotExist:
+        raise Http404("No such exception.") from None
+
+
+@role_required()
+@require_GET
+@vary_on_headers("HX-Request")
+def exception_detail(request, pk: int):
+    exception = _get_or_404(pk)
+    template = "exceptions/detail.html#body" if request.htmx and request.htmx.target == "detail" else "exceptions/detail.html"
+    return render(request, template, _detail_context(request, exception))
+
+
+@role_required()
+@require_POST
+def exception_action(request, pk: int, code: str):
+    """Run one action. From the queue (`tab` posted) answer with the row, or nothing when it left
+    the list; from the detail page answer with the page body; plain posts redirect."""
+    tab = request.POST.get("tab", "")
+    from_queue = tab in selectors.TABS
+    try:
+        actions.action_perform(code=code, exception_id=pk, user=request.user, data=request.POST)
+    except DomainError as error:
+        exception = _get_or_404(pk)
+        if request.htmx and from_queue:
+            context = _row(exception, ActionContext(request.user), tab=tab, error=error.message, failed=code, data=request.POST)
+            return render(request, "exceptions/queue.html#row", context, status=error.http_status)
+        context = _detail_context(request, exception, error=error.message, failed=code, data=request.POST)
+        template = "exceptions/detail.html#body" if request.htmx else "exceptions/detail.html"
+        return render(request, template, context, status=error.http_status)
+
+    exception = _get_or_404(pk)
+    label = actions.get(code).label
+    if request.htmx and from_queue:
+        ctx = ActionContext(request.user)
+        if selectors.exception_in_tab(exception, tab=tab, user=request.user, queue_ids=ctx.queue_ids):
+            response = render(request, "exceptions/queue.html#row", _row(exception, ctx, tab=tab))
+        else:
+            response = HttpResponse("")  # the row leaves this list
+        return trigger_client_event(response, CHANGED, {"id": exception.pk, "action": code})
+    if request.htmx:
+        response = render(request, "exceptions/detail.html#body", {**_detail_context(request, exception), "done": f"{label}: done."})
+        return trigger_client_event(response, CHANGED, {"id": exception.pk, "action": code})
+    messages.success(request, f"{label}: done.")
+    return redirect("exception-detail", pk=pk)

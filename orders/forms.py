@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django import forms
+
+from exceptions.errors import NOTE_REQUIRED, REASON_REQUIRED
+from exceptions.forms import ActionForm
+
+from .models import OrderLine
+
+
+class ReleaseHoldForm(ActionForm):
+    note = forms.CharField(
+        label="Why the order may go on", widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": NOTE_REQUIRED}
+    )
+
+
+class CancelOrderForm(ActionForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": REASON_REQUIRED})
+
+
+class CancelLineForm(ActionForm):
+    line = forms.ModelChoiceField(queryset=OrderLine.objects.none(), empty_label="Choose a line")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": REASON_REQUIRED})
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        if exception is not None and exception.order_id:
+            self.fields["line"].queryset = OrderLine.objects.filter(order_id=exception.order_id, cancelled=False)
+            self.fields["line"].label_from_instance = lambda line: f"#{line.line_number} {line.sku_code} × {line.quantity} {line.uom}"
+            if exception.line_id:
+                self.fields["line"].initial = exception.line_id
+
+
+class CorrectAddressForm(ActionForm):
+    name = forms.CharField(max_length=200, required=False)
+    line1 = forms.CharField(label="Street address", max_length=200, required=False)
+    line2 = forms.CharField(label="Address line 2", max_length=200, required=False)
+    city = forms.CharField(max_length=100, required=False)
+    region = forms.CharField(label="State or region", max_length=100, required=False)
+    postal_code = forms.CharField(max_length=20, required=False)
+    country = forms.CharField(max_length=2, min_length=2, help_text="Two-letter ISO code.")
+
+    field_order = ["name", "line1", "line2", "city", "region", "postal_code", "country", "operator_minutes"]
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        order = exception.order if exception is not None and exception.order_id else None
+        if order is not None and not self.is_bound:
+            for name in ("name", "line1", "line2", "city", "region", "postal_code", "country"):
+                self.fields[name].initial = getattr(order, f"ship_{name}")
