@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 # Playwright's sync API runs an event loop in this thread; the live server and the
 # test's own ORM calls are still plain synchronous code.
@@ -17,8 +18,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
+    """Started per test, after the test database is set up: Playwright's event loop gives the
+    thread a new async context, in which Django hands out a fresh connection object that no
+    longer carries the serialized data `serialized_rollback` restores from."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,6 +31,8 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # The connection the test opened inside that context would otherwise outlive it.
+        connections.close_all()
 
 
 @pytest.fixture
