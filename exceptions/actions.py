@@ -25,6 +25,7 @@ from . import forms, services
 from .errors import NOT_YOUR_QUEUE, PERMISSION_DENIED, ExceptionError
 from .models import OPEN_STATUSES, ExceptionStatus, FulfillmentException, Queue
 
+# (locked exception, actor, cleaned data, user) -> a message for the person, or anything else for "done"
 Run = Callable[[FulfillmentException, Actor, dict, object], object]
 
 
@@ -102,8 +103,14 @@ def action_form(code: str, exception: FulfillmentException, data=None, **kwargs)
     return action.form_class(data, exception=exception, **{**action.form_kwargs(exception), **kwargs})
 
 
+@dataclass(frozen=True)
+class ActionResult:
+    exception: FulfillmentException
+    message: str  # what the person should read; empty means "done"
+
+
 @transaction.atomic
-def action_perform(*, code: str, exception_id: int, user, data) -> FulfillmentException:
+def action_perform(*, code: str, exception_id: int, user, data) -> ActionResult:
     """Check, validate and run one action; raise a DomainError (and change nothing) when it may not run."""
     action = get(code)
     try:
@@ -126,9 +133,9 @@ def action_perform(*, code: str, exception_id: int, user, data) -> FulfillmentEx
     if not form.is_valid():
         first = next(iter(form.errors.values()))[0]
         raise InvalidInput(ExceptionError.INVALID_ACTION_INPUT, first, fields={k: list(v) for k, v in form.errors.items()})
-    action.run(exception, Actor.for_user(user), form.cleaned_data, user)
+    outcome = action.run(exception, Actor.for_user(user), form.cleaned_data, user)
     exception.refresh_from_db()
-    return exception
+    return ActionResult(exception, outcome if isinstance(outcome, str) else "")
 
 
 # --- the generic actions ------------------------------------------------------------------

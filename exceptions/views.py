@@ -117,7 +117,7 @@ def exception_action(request, pk: int, code: str):
     tab = request.POST.get("tab", "")
     from_queue = tab in selectors.TABS
     try:
-        actions.action_perform(code=code, exception_id=pk, user=request.user, data=request.POST)
+        result = actions.action_perform(code=code, exception_id=pk, user=request.user, data=request.POST)
     except DomainError as error:
         exception = _get_or_404(pk)
         if request.htmx and from_queue:
@@ -128,7 +128,7 @@ def exception_action(request, pk: int, code: str):
         return render(request, template, context, status=error.http_status)
 
     exception = _get_or_404(pk)
-    label = actions.get(code).label
+    done = result.message or f"{actions.get(code).label}: done."
     if request.htmx and from_queue:
         ctx = ActionContext(request.user)
         if selectors.exception_in_tab(exception, tab=tab, user=request.user, queue_ids=ctx.queue_ids):
@@ -137,7 +137,7 @@ def exception_action(request, pk: int, code: str):
             response = HttpResponse("")  # the row leaves this list
         return trigger_client_event(response, CHANGED, {"id": exception.pk, "action": code})
     if request.htmx:
-        response = render(request, "exceptions/detail.html#body", {**_detail_context(request, exception), "done": f"{label}: done."})
+        response = render(request, "exceptions/detail.html#body", {**_detail_context(request, exception), "done": done})
         return trigger_client_event(response, CHANGED, {"id": exception.pk, "action": code})
-    messages.success(request, f"{label}: done.")
+    messages.success(request, done)
     return redirect("exception-detail", pk=pk)

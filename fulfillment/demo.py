@@ -26,7 +26,7 @@ from exceptions.models import ExceptionType, FulfillmentException, Queue, SlaPol
 from exceptions.services import FALLBACK_SLA_MINUTES, exception_priority, exception_raise, sla_sweep
 from inventory.models import Location, Sku, StockLevel
 from inventory.services import stock_receive
-from orders.models import Order, OrderStatus, Partner, Shipment
+from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment
 from orders import services as order_services
 
 DATA = Path(__file__).resolve().parent / "demo_data" / "northwind"
@@ -143,6 +143,25 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
             if units:
                 stock_receive(location_id=location.pk, sku_id=sku.pk, quantity=units, actor=SEED, reference="seed_demo", reason="opening stock")
     return len(skus)
+
+
+ROUTING_RULES = [
+    # name, priority, conditions, ranked location codes, outcome
+    ("Same day ships in one parcel", 1, {"service_levels": ["same_day"]}, ["WH-EAST", "WH-EU"], {"allow_split": False, "max_shipments": 1}),
+    ("UK and Ireland from the London store first", 5, {"destination_countries": ["GB", "IE"]}, ["STORE-LON", "WH-EU"], {"max_shipments": 2}),
+    ("Europe from the EU hub; splits need approval", 10, {"destination_countries": EUROPE}, ["WH-EU", "STORE-LON"],
+     {"max_shipments": 2, "split_requires_approval": True}),
+    ("Americas from the US DCs", 20, {"destination_countries": AMERICAS}, ["WH-EAST", "WH-WEST", "3PL-BR"], {"max_shipments": 2}),
+]
+
+
+def seed_routing_rules(locations: dict[str, Location]) -> int:
+    for name, priority, conditions, ranked, outcome in ROUTING_RULES:
+        rule, created = RoutingRule.objects.get_or_create(name=name, defaults={"priority": priority, **conditions, **outcome})
+        if created:
+            for rank, code in enumerate(ranked, start=1):
+                rule.ranked_locations.create(location=locations[code], rank=rank)
+    return RoutingRule.objects.count()
 
 
 def seed_partners() -> dict[str, tuple[Partner, str]]:
@@ -349,6 +368,13 @@ def seed_exceptions(locations: dict[str, Location]) -> int:
             code=code, summary=summary, order=order, line=line, shipment=shipment, actor=SEED, source_system="seed_demo",
             detected_at=now - _sla_share(code, order, used_share),
         )
+    # Every proposed split and every backorder carries its exception, as the allocation engine leaves them.
+    for code, status, summary in (
+        ("split_approval_required", OrderStatus.AWAITING_APPROVAL, "Proposed split over two warehouses"),
+        ("out_of_stock", OrderStatus.BACKORDERED, "Not enough stock at any location that ships to the destination"),
+    ):
+        for order in Order.objects.filter(status=status).exclude(exceptions__type__code=code):
+            exception_raise(code=code, summary=summary, order=order, actor=SEED, source_system="seed_demo", detected_at=now - _sla_share(code, order, 0.15))
     skus = list(Sku.objects.filter(code__startswith="NW-").order_by("code")[:3])
     for (code, summary, used_share), sku, site in zip(SITE_EXCEPTIONS, skus, locations.values()):
         exception_raise(
@@ -364,6 +390,7 @@ def seed_demo() -> dict:
     users = seed_users()
     locations = seed_locations()
     sku_count = seed_skus_and_stock(locations)
+    seed_routing_rules(locations)
     partners = seed_partners()
     seed_orders(partners, locations)
     exceptions = seed_exceptions(locations)

@@ -24,6 +24,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "orders.view_order", "orders.view_shipment", "orders.view_orderevent", "orders.view_partner",
         "exceptions.view_fulfillmentexception", "exceptions.work_exception", "exceptions.assign_exception",
         "exceptions.dismiss_exception", "orders.release_hold", "orders.correct_address",
+        "orders.reallocate_order", "orders.substitute_sku", "orders.view_routingdecision",
     ],
     # Customer service speaks for the customer: it may cancel orders and lines and fix addresses.
     Role.CUSTOMER_SERVICE: [
@@ -31,6 +32,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "orders.view_order", "orders.view_shipment", "orders.view_orderevent", "orders.view_partner",
         "exceptions.view_fulfillmentexception", "exceptions.work_exception", "exceptions.assign_exception",
         "orders.release_hold", "orders.correct_address", "orders.cancel_order", "orders.cancel_line",
+        "orders.approve_split", "orders.reallocate_order", "orders.substitute_sku", "orders.view_routingdecision",
     ],
     Role.OPS_ADMIN: ["inventory.*", "orders.*", "exceptions.*", "integrations.*"],
 }

@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("exceptions.urls")),
+    path("", include("orders.urls")),
     path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),
 ]

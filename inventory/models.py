@@ -18,6 +18,7 @@ class Location(models.Model):
     postal_prefixes = models.JSONField(default=list, blank=True, help_text="Postal-code prefixes this site serves first.")
     ships_to = models.JSONField(default=list, blank=True, help_text="ISO country codes this site ships to.")
     daily_capacity = models.PositiveIntegerField(null=True, blank=True, help_text="Orders per day; empty means unlimited.")
+    handling_days = models.PositiveSmallIntegerField(default=1, help_text="Working days from release to hand-over to the carrier.")
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -27,7 +28,11 @@ class Location(models.Model):
         return self.code
 
     def ships_to_country(self, country: str) -> bool:
-        return country.upper() in {c.upper() for c in self.ships_to}
+        return (country or "").upper() in {c.upper() for c in self.ships_to}
+
+    def serves_postal_code(self, postal_code: str) -> bool:
+        code = (postal_code or "").replace(" ", "").upper()
+        return any(code.startswith(prefix.replace(" ", "").upper()) for prefix in self.postal_prefixes if prefix)
 
 
 class Sku(models.Model):

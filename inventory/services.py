@@ -7,9 +7,11 @@ is the check, so concurrent callers cannot oversell whatever the interleaving.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -184,4 +186,85 @@ def stock_ship(*, location_id: int, sku_id: int, quantity: int, actor: Actor, re
         move=_Move(StockMovement.Kind.SHIP, on_hand=-quantity, reserved=-quantity, picked=-quantity),
         guard=Q(picked__gte=quantity), actor=actor, reference=reference, reason="", source_system=source_system,
         shortage="Cannot ship {quantity} of {sku} at {location}: only {picked} picked.",
+    )
+
+
+@transaction.atomic(savepoint=False)  # callers that retry hold their own savepoint (order_route does)
+def stock_reserve_many(*, location_id: int, items: Sequence[tuple[int, int]], actor: Actor, reference: str = "") -> list[StockMovement]:
+    """Reserve several SKUs at one location in one conditional UPDATE: all or nothing.
+
+    `items` are (sku_id, quantity); the same SKU may appear twice. The number of
+    queries does not grow with the number of SKUs.
+    """
+    wanted: dict[int, int] = defaultdict(int)
+    for sku_id, quantity in items:
+        _require_positive(quantity)
+        wanted[sku_id] += quantity
+    if not wanted:
+        return []
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS INTEGER))"] * len(wanted))
+    params: list = [value for pair in wanted.items() for value in pair]
+    sql = (
+        f"WITH wanted(sku_id, quantity) AS (VALUES {values}) "
+        f"UPDATE {table} SET reserved = {table}.reserved + wanted.quantity, updated_at = %s "
+        f"FROM wanted WHERE {table}.location_id = %s AND {table}.sku_id = wanted.sku_id "
+        f"AND {table}.on_hand - {table}.reserved >= wanted.quantity RETURNING {table}.sku_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, timezone.now(), location_id])
+        reserved_ids = {row[0] for row in cursor.fetchall()}
+    missing = [sku_id for sku_id in wanted if sku_id not in reserved_ids]
+    if missing:
+        levels = {lvl.sku_id: lvl for lvl in StockLevel.objects.filter(location_id=location_id, sku_id__in=missing).select_related("sku", "location")}
+        parts = [
+            f"{levels[s].sku.code} needs {wanted[s]}, {levels[s].available} available" if s in levels else f"SKU {s} is not kept there"
+            for s in missing
+        ]
+        raise InsufficientStock(f"Cannot reserve at location {location_id}: " + "; ".join(parts) + ".", location_id=location_id, sku_ids=missing)
+    return StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                location_id=location_id, sku_id=sku_id, kind=StockMovement.Kind.RESERVATION, quantity=quantity,
+                reserved_delta=quantity, reference=reference, actor=str(actor),
+            )
+            for sku_id, quantity in wanted.items()
+        ]
+    )
+
+
+@transaction.atomic
+def stock_write_off_reserved(*, location_id: int, sku_id: int, quantity: int, reason: str, actor: Actor, reference: str = "", source_system: str = "portal") -> StockMovement:
+    """Reserved units that are not on the shelf after all (a short pick): they leave on_hand and the reservation."""
+    _require_positive(quantity)
+    return _apply(
+        location_id=location_id, sku_id=sku_id, quantity=-quantity, move=_Move(StockMovement.Kind.ADJUSTMENT, on_hand=-quantity, reserved=-quantity),
+        guard=Q(reserved__gte=F("picked") + quantity), actor=actor, reference=reference, reason=reason, source_system=source_system,
+        shortage="Cannot write off {quantity} of {sku} at {location}: {reserved} reserved, {picked} picked.",
+    )
+
+
+@transaction.atomic
+def stock_count_correction(*, location_id: int, sku_id: int, counted: int, actor: Actor, source_system: str, reference: str = "") -> StockMovement | None:
+    """The system that owns physical counts (the WMS) says how many there are; it wins.
+
+    When the count falls below what is reserved, reservations not yet picked
+    shrink with it: those promises can no longer be kept, and whoever holds
+    them finds out when they next look (an approval, a pick).
+    """
+    if not isinstance(counted, int) or counted < 0:
+        raise InvalidInput(InventoryError.INVALID_QUANTITY, "A count must be zero or more.", fields={"counted": ["Must be zero or more."]})
+    stock_level_ensure(location_id=location_id, sku_id=sku_id)
+    level = StockLevel.objects.select_for_update().get(location_id=location_id, sku_id=sku_id)
+    on_hand_delta = counted - level.on_hand
+    new_reserved = max(level.picked, min(level.reserved, counted))
+    if counted < level.picked:
+        raise InsufficientStock(f"A count of {counted} is below the {level.picked} units already picked; put them away or ship them first.")
+    reserved_delta = new_reserved - level.reserved
+    if not on_hand_delta and not reserved_delta:
+        return None
+    return _apply(
+        location_id=location_id, sku_id=sku_id, quantity=on_hand_delta,
+        move=_Move(StockMovement.Kind.SYNC_CORRECTION, on_hand=on_hand_delta, reserved=reserved_delta),
+        guard=Q(), actor=actor, reference=reference, reason=f"count {counted}", source_system=source_system, shortage="",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from exceptions import actions, services as exception_services
 from exceptions.models import FulfillmentException
 
-from . import forms, services
+from . import allocation, forms, services
 from .models import CANCELLABLE, OrderStatus
 from .services import EDITABLE_ADDRESS, Address
 
@@ -44,6 +44,55 @@ def correct_address(exception, actor, data, user):
     )
 
 
+def approve_split(exception, actor, data, user) -> str:
+    result = allocation.split_approve(order=exception.order, actor=actor)
+    exception.order.refresh_from_db()
+    if exception.order.status == OrderStatus.AWAITING_APPROVAL:
+        # Planned again and again a split: the same exception carries the new proposal.
+        exception_services.exception_comment(exception=exception, note=result.message, actor=actor, operator_minutes=_minutes(data))
+    else:
+        exception_services.exception_resolve(
+            exception=exception, note=result.message, action="approve_split", actor=actor, operator_minutes=_minutes(data)
+        )
+    return result.message
+
+
+def reject_split(exception, actor, data, user) -> str:
+    allocation.split_reject(order=exception.order, actor=actor, reason=data["reason"])
+    exception_services.exception_resolve(exception=exception, note=f"Rejected: {data['reason']}", action="reject_split", actor=actor, operator_minutes=_minutes(data))
+    return "Split rejected: the reservations are released and the order waits for full stock."
+
+
+def cancel_line_ship_rest(exception, actor, data, user) -> str:
+    line = data["line"]
+    order = services.order_line_cancel(order=exception.order, line=line, reason=data["reason"], actor=actor)
+    if order.status == OrderStatus.CANCELLED:
+        return "That was the last line: the order is cancelled."
+    return f"Line {line.line_number} cancelled. {approve_split(exception, actor, data, user)}"
+
+
+def reallocate(exception, actor, data, user) -> str:
+    location = data["location"]
+    # Resolved first, in the same transaction: if the location cannot take the order, both roll back.
+    exception_services.exception_resolve(
+        exception=exception, note=f"Reallocated to {location.code}.", action="reallocate", actor=actor, operator_minutes=_minutes(data)
+    )
+    decision = allocation.order_reallocate_to(order=exception.order, location=location, actor=actor)
+    return f"Reallocated to {location.code}: {decision.get_outcome_display().lower()}."
+
+
+def substitute_sku(exception, actor, data, user) -> str:
+    line, substitute = data["substitution"]
+    note = f"Line {line.line_number} now ships {substitute.code}."
+    exception_services.exception_resolve(exception=exception, note=note, action="substitute_sku", actor=actor, operator_minutes=_minutes(data))
+    order = services.order_line_substitute(order=exception.order, line=line, substitute=substitute, actor=actor)
+    if order.status == OrderStatus.BACKORDERED:
+        order = services.order_retry_allocation(order=order, actor=actor)
+        decision = allocation.order_route(order=order, actor=actor)
+        note += f" Allocation: {decision.get_outcome_display().lower()}."
+    return note
+
+
 def register_actions() -> None:
     actions.register(actions.Action(
         "release_hold", "Release hold", "orders.release_hold", forms.ReleaseHoldForm, run=release_hold,
@@ -60,4 +109,28 @@ def register_actions() -> None:
     actions.register(actions.Action(
         "correct_address", "Correct address", "orders.correct_address", forms.CorrectAddressForm, run=correct_address,
         applies=lambda e, user: e.is_open and _order_status(e) in EDITABLE_ADDRESS, generic=False, verb="correct addresses",
+    ))
+    actions.register(actions.Action(
+        "approve_split", "Approve split", "orders.approve_split", forms.ApproveSplitForm, run=approve_split,
+        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False,
+        verb="approve split shipments", style="primary",
+    ))
+    actions.register(actions.Action(
+        "reject_split", "Reject split", "orders.approve_split", forms.RejectSplitForm, run=reject_split,
+        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False,
+        verb="reject split shipments", style="danger",
+    ))
+    actions.register(actions.Action(
+        "cancel_line_ship_rest", "Cancel a line, ship the rest", "orders.cancel_line", forms.CancelLineShipRestForm, run=cancel_line_ship_rest,
+        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False, verb="cancel order lines",
+    ))
+    actions.register(actions.Action(
+        "reallocate", "Reallocate to a location", "orders.reallocate_order", forms.ReallocateForm, run=reallocate,
+        applies=lambda e, user: e.is_open and _order_status(e) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL),
+        generic=False, verb="reallocate orders",
+    ))
+    actions.register(actions.Action(
+        "substitute_sku", "Substitute SKU", "orders.substitute_sku", forms.SubstituteSkuForm, run=substitute_sku,
+        applies=lambda e, user: e.is_open and _order_status(e) in (OrderStatus.BACKORDERED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.RECEIVED),
+        generic=False, verb="substitute SKUs",
     ))

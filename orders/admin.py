@@ -1,6 +1,22 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.template.response import TemplateResponse
 
-from .models import Order, OrderEvent, OrderLine, Partner, Shipment, ShipmentLine
+from . import allocation
+from .models import (
+    CustomerTier,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Partner,
+    RoutingDecision,
+    RoutingRule,
+    RoutingRuleLocation,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -112,3 +128,133 @@ class ShipmentLineAdmin(ReadOnlyAdmin):
     list_filter = ["shipment__status", "shipment__location"]
     search_fields = ["order_line__sku_code", "shipment__tracking_number", "shipment__order__external_id"]
     list_select_related = ["shipment", "order_line"]
+
+
+class RankedLocationFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not kept:
+            raise forms.ValidationError("A rule needs at least one location to send orders to.")
+
+
+class RankedLocationInline(admin.TabularInline):
+    model = RoutingRuleLocation
+    formset = RankedLocationFormSet
+    extra = 1
+    fields = ["rank", "location"]
+    ordering = ["rank"]
+    verbose_name = "preferred location"
+    verbose_name_plural = "Preferred locations, tried in rank order (1 first) before any other location"
+
+
+def _codes(value: list, allowed: set[str], label: str) -> list[str]:
+    bad = [v for v in value if v not in allowed]
+    if bad:
+        raise forms.ValidationError(f"Unknown {label}: {', '.join(bad)}. Use {', '.join(sorted(allowed))}.")
+    return value
+
+
+class RoutingRuleForm(forms.ModelForm):
+    class Meta:
+        model = RoutingRule
+        fields = "__all__"
+
+    def clean_max_shipments(self):
+        value = self.cleaned_data["max_shipments"]
+        if value is None or value < 1:
+            raise forms.ValidationError("An order needs at least one shipment: max shipments must be 1 or more.")
+        return value
+
+    def clean_destination_countries(self):
+        value = [c.strip().upper() for c in self.cleaned_data.get("destination_countries") or []]
+        if any(len(c) != 2 or not c.isalpha() for c in value):
+            raise forms.ValidationError("Use two-letter ISO country codes, e.g. [\"DE\", \"NL\"].")
+        return value
+
+    def clean_service_levels(self):
+        return _codes(self.cleaned_data.get("service_levels") or [], set(ServiceLevel.values), "service level")
+
+    def clean_customer_tiers(self):
+        return _codes(self.cleaned_data.get("customer_tiers") or [], set(CustomerTier.values), "customer tier")
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("min_order_value"), cleaned.get("max_order_value")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_order_value", "The largest order value must not be below the smallest.")
+        return cleaned
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Rules are tried by priority; "Dry run" shows what the edited rule set would do before it is saved."""
+
+    form = RoutingRuleForm
+    change_form_template = "admin/orders/routingrule/change_form.html"
+    list_display = ["priority", "name", "active", "allow_split", "max_shipments", "split_requires_approval", "updated_at"]
+    list_display_links = ["name"]
+    list_editable = ["priority", "active"]
+    list_filter = ["active", "allow_split", "split_requires_approval"]
+    search_fields = ["name"]
+    filter_horizontal = ["partners", "excluded_locations"]
+    inlines = [RankedLocationInline]
+    actions = ["dry_run_rule_set"]
+    fieldsets = [
+        (None, {"fields": ["name", "priority", "active"]}),
+        ("Which orders (empty matches any)", {"fields": [
+            "partners", "destination_countries", "postal_prefixes", "service_levels", "customer_tiers",
+            ("min_order_value", "max_order_value"),
+        ]}),
+        ("Where they go", {"fields": [
+            "excluded_locations", "allow_split", "max_shipments", "split_requires_approval", ("preferred_carrier", "fallback_carrier"),
+        ]}),
+    ]
+
+    @admin.action(description="Dry run the whole rule set as saved")
+    def dry_run_rule_set(self, request, queryset):
+        rows = allocation.dry_run(allocation.active_rules(), allocation.dry_run_orders())
+        return TemplateResponse(request, "admin/orders/routingrule/dry_run.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Dry run of the saved rule set",
+            "rows": rows, "changed": sum(r.changed for r in rows),
+        })
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and "_dryrun" in request.POST:
+            if object_id is None:
+                messages.warning(request, "Save the new rule first (leave it inactive if it should not route yet), then dry-run your edits.")
+                request.POST = request.POST.copy()
+                request.POST.pop("_dryrun")
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            request.routing_dry_run = True
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        if not getattr(request, "routing_dry_run", False):
+            return super().response_change(request, obj)
+        # The edit is saved only inside this transaction: evaluate it, show it, then roll it back.
+        rules = [rule for rule in allocation.active_rules() if rule.rule_id != obj.pk]
+        rules.append(allocation.RuleSpec.from_rule(RoutingRule.objects.prefetch_related("partners", "excluded_locations", "ranked_locations").get(pk=obj.pk)))
+        rules.sort(key=lambda rule: (rule.priority, rule.rule_id or 0))
+        rows = allocation.dry_run(rules, allocation.dry_run_orders())
+        request.method, request.POST = "GET", request.POST.__class__()
+        request.routing_dry_run = False
+        response = super().changeform_view(request, str(obj.pk), extra_context={
+            "dry_run_rows": rows, "dry_run_changed": sum(r.changed for r in rows),
+        })
+        response.render()  # render now, while the edit is still visible inside the transaction
+        transaction.set_rollback(True)
+        return response
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "routing_dry_run", False):
+            super().log_change(request, obj, message)
+
+
+@admin.register(RoutingDecision)
+class RoutingDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["at", "order", "rule_name", "outcome", "actor"]
+    list_filter = ["outcome", "rule"]
+    search_fields = ["order__external_id", "rule_name"]
+    list_select_related = ["order"]
+    date_hierarchy = "at"

@@ -5,6 +5,8 @@ from django import forms
 from exceptions.errors import NOTE_REQUIRED, REASON_REQUIRED
 from exceptions.forms import ActionForm
 
+from inventory.models import Location, Sku
+
 from .models import OrderLine
 
 
@@ -48,3 +50,48 @@ class CorrectAddressForm(ActionForm):
         if order is not None and not self.is_bound:
             for name in ("name", "line1", "line2", "city", "region", "postal_code", "country"):
                 self.fields[name].initial = getattr(order, f"ship_{name}")
+
+
+class ApproveSplitForm(ActionForm):
+    pass
+
+
+class RejectSplitForm(ActionForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), initial="Customer prefers one parcel; wait for full stock",
+        error_messages={"required": REASON_REQUIRED},
+    )
+
+
+class CancelLineShipRestForm(CancelLineForm):
+    pass
+
+
+class ReallocateForm(ActionForm):
+    location = forms.ModelChoiceField(queryset=Location.objects.none(), empty_label="Choose a location")
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        if exception is not None and exception.order_id:
+            country = (exception.order.ship_country or "").upper()
+            ids = [loc.pk for loc in Location.objects.filter(active=True) if loc.ships_to_country(country)]
+            self.fields["location"].queryset = Location.objects.filter(pk__in=ids).order_by("code")
+
+
+class SubstituteSkuForm(ActionForm):
+    substitution = forms.ChoiceField(label="Ship instead", choices=())
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        choices = [("", "Choose a line and its substitute")]
+        if exception is not None and exception.order_id:
+            lines = OrderLine.objects.filter(order_id=exception.order_id, cancelled=False, sku__isnull=False).select_related("sku").prefetch_related("sku__substitutes")
+            for line in lines:
+                for substitute in line.sku.substitutes.all():
+                    choices.append((f"{line.pk}:{substitute.pk}", f"#{line.line_number} {line.sku.code} → {substitute.code} {substitute.name}"))
+        self.fields["substitution"].choices = choices
+
+    def clean_substitution(self):
+        line_id, sku_id = (int(part) for part in self.cleaned_data["substitution"].split(":"))
+        line = OrderLine.objects.get(pk=line_id)
+        return line, Sku.objects.get(pk=sku_id)

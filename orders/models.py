@@ -123,6 +123,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
             ("cancel_line", "Can cancel order lines"),
             ("release_hold", "Can release orders from hold"),
             ("correct_address", "Can correct shipping addresses"),
+            ("approve_split", "Can approve or reject split shipments"),
+            ("reallocate_order", "Can reallocate orders to another location"),
+            ("substitute_sku", "Can substitute a SKU on an order line"),
         ]
 
     def __str__(self) -> str:
@@ -165,6 +168,14 @@ class Order(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=S.BACKORDERED, target=S.READY, conditions=[no_blocking_exception_open], custom={"label": "Retry allocation"})
     def retry_allocation(self) -> None:
         pass
+
+    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.READY, custom={"label": "Re-plan"})
+    def replan(self) -> None:
+        """The proposed plan no longer holds (its stock is gone); plan again."""
+
+    @transition(field=status, source=[S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL], target=S.READY, custom={"label": "Reallocate"})
+    def reallocate(self) -> None:
+        """Give back what is planned and allocate afresh, e.g. to a location a person chose."""
 
     @transition(field=status, source=S.ALLOCATED, target=S.RELEASED, conditions=[no_blocking_exception_open], custom={"label": "Release to warehouse"})
     def release(self) -> None:
@@ -325,3 +336,83 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind}:{self.name} by {self.actor}"
+
+
+class RoutingRule(models.Model):
+    """Which locations serve which orders. Rules are tried by priority (lowest number first);
+    the first whose every filled-in condition matches decides. Empty conditions match anything."""
+
+    name = models.CharField(max_length=100)
+    priority = models.PositiveIntegerField(default=100, db_index=True, help_text="Lower numbers are tried first.")
+    active = models.BooleanField(default=True)
+    # match conditions
+    partners = models.ManyToManyField(Partner, blank=True, related_name="routing_rules")
+    destination_countries = models.JSONField(default=list, blank=True, help_text="ISO country codes; empty matches any.")
+    postal_prefixes = models.JSONField(default=list, blank=True, help_text="Destination postal-code prefixes; empty matches any.")
+    service_levels = models.JSONField(default=list, blank=True, help_text="standard, express, same_day; empty matches any.")
+    customer_tiers = models.JSONField(default=list, blank=True, help_text="standard, priority, strategic; empty matches any.")
+    min_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    max_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # outcome
+    excluded_locations = models.ManyToManyField("inventory.Location", blank=True, related_name="+")
+    allow_split = models.BooleanField(default=True)
+    max_shipments = models.PositiveSmallIntegerField(default=2)
+    split_requires_approval = models.BooleanField(default=False)
+    preferred_carrier = models.CharField(max_length=64, blank=True)
+    fallback_carrier = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_shipments__gte=1), name="routing_rule_max_shipments_positive"),
+            models.CheckConstraint(
+                condition=Q(min_order_value__isnull=True) | Q(max_order_value__isnull=True) | Q(min_order_value__lte=F("max_order_value")),
+                name="routing_rule_value_range_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.priority}: {self.name}"
+
+
+class RoutingRuleLocation(models.Model):
+    """A preferred location of a rule; candidates are tried in rank order before any other location."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="ranked_locations")
+    location = models.ForeignKey("inventory.Location", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["rank", "id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "location"], name="routing_rule_location_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rank}. {self.location_id}"
+
+
+class RoutingDecision(models.Model):
+    """Why an order went where it went: the rule, every candidate and its verdict, the outcome."""
+
+    class Outcome(models.TextChoices):
+        SINGLE = "single", "One location fills the order"
+        SPLIT = "split", "Split over several locations"
+        SPLIT_PENDING = "split_pending", "Split proposed, waiting for approval"
+        BACKORDER = "backorder", "Backordered"
+        PARTIAL = "partial", "Short quantity re-allocated"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="routing_decisions")
+    rule = models.ForeignKey(RoutingRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions")
+    rule_name = models.CharField(max_length=100, help_text="As it was named when it decided.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    candidates = models.JSONField(default=list, help_text="[{location, rank, verdict, reason}] in the order they were tried.")
+    plan = models.JSONField(default=list, help_text="[{location, lines: [{line, sku, quantity}]}]")
+    short = models.JSONField(default=dict, blank=True, help_text="Line number -> base units nobody could supply.")
+    actor = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.outcome} by {self.rule_name}"

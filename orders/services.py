@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 from rest_framework.authtoken.models import Token
@@ -26,8 +26,8 @@ from fulfillment.actors import Actor
 from fulfillment.errors import Conflict, InvalidInput
 from exceptions import services as exception_services
 from exceptions.models import OPEN_STATUSES, FulfillmentException
-from inventory.models import Sku
-from inventory.services import stock_pick, stock_release, stock_reserve, stock_ship
+from inventory.models import Sku, StockLevel
+from inventory.services import stock_pick, stock_release, stock_reserve_many, stock_ship
 
 from . import events
 from .addresses import address_problems
@@ -94,7 +94,7 @@ def _transition(obj: Order | Shipment, name: str, *, fields: Iterable[str] = (),
 def order_lock(order: Order | int) -> Order:
     """Fetch the order with a row lock; the caller must be inside a transaction."""
     pk = order.pk if isinstance(order, Order) else order
-    return Order.objects.select_for_update().select_related("partner").get(pk=pk)
+    return Order.objects.select_for_update(of=("self",)).select_related("partner").get(pk=pk)
 
 
 def _shipments_locked(order: Order, statuses: Sequence[str]) -> list[Shipment]:
@@ -259,17 +259,22 @@ def _validate_plan(order: Order, plan: Sequence[PlannedShipment]) -> dict[int, O
 
 
 def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor) -> list[Shipment]:
-    shipments = []
+    """Reserve and record the plan: per shipment one reservation UPDATE, whatever the number of lines."""
+    shipments, shipment_lines, allocated = [], [], defaultdict(int)
     for planned in plan:
         shipment = Shipment.objects.create(order=order, location_id=planned.location_id)
-        shipment_lines = []
+        stock_reserve_many(
+            location_id=planned.location_id, items=[(lines[line_id].sku_id, quantity) for line_id, quantity in planned.lines],
+            actor=actor, reference=f"order:{order.pk}",
+        )
         for line_id, quantity in planned.lines:
-            line = lines[line_id]
-            stock_reserve(location_id=planned.location_id, sku_id=line.sku_id, quantity=quantity, actor=actor, reference=f"order:{order.pk}")
-            OrderLine.objects.filter(pk=line_id).update(quantity_allocated=F("quantity_allocated") + quantity)
             shipment_lines.append(ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity))
-        ShipmentLine.objects.bulk_create(shipment_lines)
+            allocated[line_id] += quantity
         shipments.append(shipment)
+    ShipmentLine.objects.bulk_create(shipment_lines)
+    OrderLine.objects.filter(pk__in=allocated).update(
+        quantity_allocated=F("quantity_allocated") + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
+    )
     return shipments
 
 
@@ -309,15 +314,99 @@ def order_approve_split(*, order: Order, actor: Actor) -> Order:
     return _run_order_transition(order, "approve_split", actor=actor)
 
 
+def _release_backed(shipment: Shipment, line: ShipmentLine, *, actor: Actor, reason: str) -> int:
+    """Release a shipment line's reservation, or as much of it as the stock level still holds.
+
+    A physical count (stock_count_correction) may have shrunk reservations below
+    what shipments planned; what is no longer reserved cannot be released twice.
+    """
+    level = StockLevel.objects.select_for_update().filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).first()
+    backed = min(line.quantity, (level.reserved - level.picked) if level else 0)
+    if backed > 0:
+        stock_release(
+            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=backed,
+            actor=actor, reference=f"order:{shipment.order_id}", reason=reason,
+        )
+    return backed
+
+
 def _cancel_shipment_releasing_stock(shipment: Shipment, *, actor: Actor, reason: str) -> None:
     """Give back a not-yet-picked shipment's reservations and cancel it (caller holds the locks)."""
     _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": reason})
     for line in shipment.lines.select_related("order_line"):
-        stock_release(
-            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity,
-            actor=actor, reference=f"order:{shipment.order_id}", reason=reason,
-        )
+        _release_backed(shipment, line, actor=actor, reason=reason)
         OrderLine.objects.filter(pk=line.order_line_id).update(quantity_allocated=F("quantity_allocated") - line.quantity)
+
+
+def order_give_back_plan(order: Order, *, actor: Actor, reason: str) -> None:
+    """Cancel the order's planned (not yet released) shipments and release their stock; caller holds the order lock."""
+    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
+        _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def order_replan_start(*, order: Order, actor: Actor, reason: str) -> Order:
+    """A proposed split no longer holds: give its stock back and make the order ready to plan again."""
+    order = order_lock(order)
+    _run_order_transition(order, "replan", actor=actor, data={"reason": reason})
+    order_give_back_plan(order, actor=actor, reason=reason)
+    return order
+
+
+@transaction.atomic
+def order_reallocate_start(*, order: Order, actor: Actor, reason: str) -> Order:
+    """Give back what the order holds (before release) and make it ready to allocate afresh."""
+    order = order_lock(order)
+    _run_order_transition(order, "reallocate", actor=actor, data={"reason": reason})
+    order_give_back_plan(order, actor=actor, reason=reason)
+    return order
+
+
+@transaction.atomic
+def order_allocate_remainder(*, order: Order, plan: Sequence[PlannedShipment], actor: Actor, release: bool) -> list[Shipment]:
+    """Reserve more shipments for an order already past allocation (e.g. after a short pick), without a status change."""
+    order = order_lock(order)
+    lines = {line.pk: line for line in order.lines.select_related("sku")}
+    for planned in plan:
+        for line_id, quantity in planned.lines:
+            if line_id not in lines or quantity <= 0 or quantity > lines[line_id].quantity_open:
+                raise InvalidInput(OrderError.INVALID_PLAN, "The plan asks for more than the line has open.")
+    shipments = _reserve_plan(order, plan, lines, actor)
+    for shipment in shipments:
+        events.shipment_transitioned(shipment, name="planned", from_status="", actor=actor, data={"reason": "remainder"})
+        if release:
+            _run_shipment_transition(shipment, "release", actor=actor)
+    return shipments
+
+
+@transaction.atomic
+def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, actor: Actor) -> Order:
+    """Ship a configured substitute instead of a line's SKU, the quantity converted to its base unit."""
+    order = order_lock(order)
+    line = OrderLine.objects.select_for_update(of=("self",)).select_related("sku").filter(pk=line.pk, order=order).first()
+    if line is None or line.sku is None:
+        raise InvalidInput(OrderError.INVALID_ORDER, "Choose a line with a known SKU.", fields={"line": ["Not a line with a known SKU."]})
+    if line.quantity_allocated or line.quantity_shipped or line.cancelled:
+        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already allocated, shipped or cancelled; release it first.")
+    if not line.sku.substitutes.filter(pk=substitute.pk).exists():
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, f"{substitute.code} is not a configured substitute for {line.sku.code}.",
+            fields={"substitute": ["Not a configured substitute."]},
+        )
+    per_unit = substitute.base_units_per(line.uom)
+    if per_unit is None:
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, f"{substitute.code} has no '{line.uom}' unit to convert {line.quantity} {line.uom} into.",
+            fields={"substitute": ["Unit not convertible."]},
+        )
+    before = {"sku": line.sku.code, "base_quantity": line.base_quantity}
+    line.sku, line.sku_code, line.base_quantity = substitute, substitute.code, line.quantity * per_unit
+    line.save(update_fields=["sku", "sku_code", "base_quantity"])
+    _order_action_event(
+        order, "substitute_sku", actor=actor,
+        data={"line": line.line_number, "before": before, "after": {"sku": substitute.code, "base_quantity": line.base_quantity}},
+    )
+    return order
 
 
 @transaction.atomic
@@ -334,8 +423,15 @@ def order_release(*, order: Order, actor: Actor) -> Order:
     """Hand an allocated order to the warehouse: it and its planned shipments become released."""
     order = order_lock(order)
     _run_order_transition(order, "release", actor=actor)
+    released = []
     for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
         _run_shipment_transition(shipment, "release", actor=actor)
+        released.append(
+            {"shipment": shipment.pk, "location": shipment.location_id,
+             "lines": [{"line": line.order_line_id, "quantity": line.quantity} for line in shipment.lines.all()]}
+        )
+    # The message to the warehouse system; the outbox that delivers it subscribes to these events.
+    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.OUTBOUND, name="release_to_wms", actor=str(actor), data={"shipments": released})
     return order
 
 
@@ -380,9 +476,8 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
         raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first.")
     released = 0
     for shipment in shipments:
-        for shipment_line in shipment.lines.filter(order_line=line):
-            stock_release(location_id=shipment.location_id, sku_id=line.sku_id, quantity=shipment_line.quantity, actor=actor, reference=f"order:{order.pk}", reason=reason)
-            released += shipment_line.quantity
+        for shipment_line in shipment.lines.select_related("order_line").filter(order_line=line):
+            released += _release_backed(shipment, shipment_line, actor=actor, reason=reason)
             shipment_line.delete()
         if not shipment.lines.exists():
             _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": f"line {line.line_number} cancelled"})
@@ -450,7 +545,7 @@ def shipment_lock(shipment: Shipment | int) -> tuple[Order, Shipment]:
     pk = shipment.pk if isinstance(shipment, Shipment) else shipment
     order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=pk)
     order = order_lock(order_id)
-    return order, Shipment.objects.select_for_update().select_related("location").get(pk=pk)
+    return order, Shipment.objects.select_for_update(of=("self",)).select_related("location").get(pk=pk)
 
 
 def _shipment_stock(shipment: Shipment, service, *, actor: Actor, source_system: str) -> list[ShipmentLine]:

@@ -15,3 +15,27 @@ def pytest_configure(config):
 @pytest.fixture
 def actor():
     return Actor.job("test")
+
+
+@pytest.fixture
+def coordinator(db):
+    from fulfillment.roles import Role
+    from tests.factories import user_with_role
+
+    return user_with_role("coord", Role.COORDINATOR, "intake", "stock", "warehouse", "shipping")
+
+
+@pytest.fixture
+def service_agent(db):
+    from fulfillment.roles import Role
+    from tests.factories import user_with_role
+
+    return user_with_role("agent", Role.CUSTOMER_SERVICE, "customer-service")
+
+
+@pytest.fixture
+def ops_admin(db):
+    from fulfillment.roles import Role
+    from tests.factories import user_with_role
+
+    return user_with_role("ops", Role.OPS_ADMIN, "escalations")

@@ -129,3 +129,24 @@ def order_in_state(state: str) -> Order:
         if state == S.DELIVERED:
             s.shipment_deliver(shipment=shipment, actor=TEST_ACTOR)
     return Order.objects.get(pk=order.pk)
+
+
+def user_with_role(username: str, role=None, *queue_slugs: str):
+    """A person holding `role` (a fulfillment.roles.Role) and working the given queues."""
+    from django.contrib.auth.models import Group
+
+    from exceptions.models import Queue
+
+    user = UserFactory(username=username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    for queue in Queue.objects.filter(slug__in=queue_slugs):
+        queue.members.add(user)
+    return user
+
+
+def raise_on_order(code: str, order=None, **kwargs):
+    from exceptions.services import exception_raise
+
+    order = order or make_order()
+    return exception_raise(code=code, summary=f"{code} on {order.external_id}", order=order, actor=TEST_ACTOR, **kwargs)

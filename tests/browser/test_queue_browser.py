@@ -2,7 +2,7 @@ import pytest
 
 from exceptions.models import ExceptionEvent, FulfillmentException, Queue
 from fulfillment.roles import Role
-from tests.exceptions.conftest import raise_on_order, user_with_role
+from tests.factories import raise_on_order, user_with_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

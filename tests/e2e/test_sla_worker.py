@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from exceptions.models import ExceptionEvent, FulfillmentException
 from exceptions.tasks import sla_sweep_task
-from tests.exceptions.conftest import raise_on_order
+from tests.factories import raise_on_order
 
 from .conftest import wait_until
 

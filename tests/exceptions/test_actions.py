@@ -10,7 +10,7 @@ from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_allocate, order_mark_ready
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, single_site_plan, stock
 
-from .conftest import raise_on_order, user_with_role
+from tests.factories import raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -180,7 +180,7 @@ def test_claim_then_wait_resume_and_resolve_record_everything(client, service_ag
         ("commented", "comment", "user:agent"), ("status_changed", "resolve", "user:agent"),
     ]
     order = Order.objects.get(pk=exception.order_id)
-    assert order.status == OrderStatus.READY  # the hold lifted with the last blocking exception
+    assert order.status == OrderStatus.ALLOCATED  # the hold lifted with the last blocking exception, and it was allocated again
 
 
 def test_assign_only_to_someone_who_works_the_queue(client, service_agent, coordinator):
@@ -209,7 +209,7 @@ def test_correct_address_revalidates_and_releases_the_hold_when_clean(client, se
     good = act(client, exception, "correct_address", line1="2 Oak Ave", city="Springfield", region="IL", postal_code="62704", country="us")
     assert good.status_code == 200
     order = Order.objects.get(pk=exception.order_id)
-    assert (order.ship_line1, order.ship_postal_code, order.ship_country, order.status) == ("2 Oak Ave", "62704", "US", OrderStatus.READY)
+    assert (order.ship_line1, order.ship_postal_code, order.ship_country, order.status) == ("2 Oak Ave", "62704", "US", OrderStatus.ALLOCATED)
     change = OrderEvent.objects.get(order=order, name="correct_address")
     assert change.data["before"]["line1"] == "1 Main St" and change.data["after"]["line1"] == "2 Oak Ave"
     assert FulfillmentException.objects.get(pk=exception.pk).resolution_action == "correct_address"

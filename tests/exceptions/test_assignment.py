@@ -4,7 +4,7 @@ from exceptions.models import ExceptionEvent, Presence, Queue
 from fulfillment.roles import Role
 from tests.factories import make_order
 
-from .conftest import raise_on_order, user_with_role
+from tests.factories import raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from exceptions.services import exception_claim
 from fulfillment.roles import Role
 from tests.factories import TEST_ACTOR, LocationFactory, UserFactory, make_order
 
-from .conftest import raise_on_order, user_with_role
+from tests.factories import raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

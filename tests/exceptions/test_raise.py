@@ -13,7 +13,7 @@ from orders.models import OrderEvent, OrderStatus
 from orders.services import HOLD_FOR_EXCEPTIONS, IllegalTransition, order_hold, order_release_hold
 from tests.factories import TEST_ACTOR, make_order
 
-from .conftest import raise_on_order
+from tests.factories import raise_on_order
 
 pytestmark = pytest.mark.django_db
 
@@ -184,8 +184,10 @@ def test_the_hold_lifts_when_the_last_blocking_exception_closes():
 
     exception_resolve(exception=price, note="price honoured", actor=TEST_ACTOR)
     order.refresh_from_db()
-    assert order.status == OrderStatus.READY
     assert OrderEvent.objects.filter(order=order, name="release_hold").count() == 1
+    # ready again, it went straight to allocation; its SKU has no stock anywhere
+    assert order.status == OrderStatus.BACKORDERED
+    assert FulfillmentException.objects.filter(order=order, type__code="out_of_stock", status="open").exists()
 
 
 def test_a_hold_put_by_a_person_is_not_lifted_by_closing_exceptions():

@@ -10,7 +10,7 @@ from exceptions.services import exception_claim, exception_resume, exception_wai
 from exceptions.tasks import sla_sweep_task
 from tests.factories import TEST_ACTOR, make_order
 
-from .conftest import raise_on_order
+from tests.factories import raise_on_order
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=dt_timezone.utc)

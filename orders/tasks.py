@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from .allocation import release_wave
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def release_wave_task() -> int:
+    """Every minute (beat): hand allocated orders to the warehouse. Idempotent: released orders are skipped."""
+    return release_wave()

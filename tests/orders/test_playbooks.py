@@ -1,0 +1,151 @@
+"""Short picks re-allocate by the rules or open an exception; people reallocate and substitute."""
+
+import pytest
+from django.urls import reverse
+
+from exceptions.models import FulfillmentException
+from inventory.models import StockLevel, StockMovement
+from inventory.selectors import stock_ledger_mismatches
+from orders.allocation import order_route, shipment_short_pick
+from orders.models import Order, OrderEvent, OrderStatus, RoutingDecision, RoutingRule, Shipment
+from orders.services import order_mark_ready, order_release
+from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, raise_on_order, stock
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def released_order(sites, lines, **rule_fields):
+    rule = RoutingRule.objects.create(name="Rule", priority=1, **rule_fields)
+    for rank, site in enumerate(sites, start=1):
+        rule.ranked_locations.create(location=site, rank=rank)
+    order = order_mark_ready(order=make_order(lines=lines), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    return order_release(order=order, actor=TEST_ACTOR)
+
+
+def level(site, sku) -> tuple[int, int, int]:
+    lvl = StockLevel.objects.get(location=site, sku=sku)
+    return lvl.on_hand, lvl.reserved, lvl.picked
+
+
+def test_a_short_pick_reallocates_the_missing_units_elsewhere_when_the_rule_allows():
+    first, second = LocationFactory(code="FIRST"), LocationFactory(code="SECOND")
+    sku = SkuFactory()
+    stock(first, sku, 10)
+    stock(second, sku, 10)
+    order = released_order([first, second], [(sku, 5)], max_shipments=2)
+    shipment = order.shipments.get()
+    line = order.lines.get()
+
+    outcome = shipment_short_pick(shipment=shipment, picked={line.pk: 3})
+
+    assert isinstance(outcome, RoutingDecision) and outcome.outcome == "partial"
+    assert level(first, sku) == (8, 3, 3)  # two units written off, three picked
+    assert level(second, sku) == (10, 2, 0)  # the two missing ones reserved at the next site
+    shipments = list(Shipment.objects.filter(order=order).order_by("pk").values_list("location__code", "status"))
+    assert shipments == [("FIRST", "picked"), ("SECOND", "released")]
+    assert not FulfillmentException.objects.filter(type__code="short_pick").exists()
+    event = OrderEvent.objects.get(order=order, name="short_pick")
+    assert (event.actor, event.data["short"]) == ("system", {"1": 2})
+    write_off = StockMovement.objects.get(location=first, kind="adjustment", reason="short pick")
+    assert (write_off.on_hand_delta, write_off.reserved_delta, write_off.actor) == (-2, -2, "system")
+    line.refresh_from_db()
+    assert line.quantity_allocated == 5
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.RELEASED
+    assert stock_ledger_mismatches() == []
+
+
+def test_a_short_pick_opens_an_exception_when_the_rule_allows_no_other_shipment():
+    first, second = LocationFactory(code="FIRST"), LocationFactory(code="SECOND")
+    sku = SkuFactory()
+    stock(first, sku, 10)
+    stock(second, sku, 10)
+    order = released_order([first, second], [(sku, 5)], allow_split=False, max_shipments=1)
+    shipment = order.shipments.get()
+
+    outcome = shipment_short_pick(shipment=shipment, picked={order.lines.get().pk: 0})
+
+    assert isinstance(outcome, FulfillmentException)
+    assert (outcome.type.code, outcome.shipment, outcome.location, outcome.detail) == ("short_pick", shipment, first, {"short": {"1": 5}})
+    assert Shipment.objects.get(pk=shipment.pk).status == "cancelled"
+    assert level(first, sku) == (5, 0, 0) and level(second, sku) == (10, 0, 0)
+    assert stock_ledger_mismatches() == []
+
+
+def test_reallocate_moves_a_backorder_to_the_chosen_site_or_refuses_cleanly(client, coordinator):
+    near, far = LocationFactory(code="NEAR"), LocationFactory(code="FAR")
+    sku = SkuFactory()
+    stock(far, sku, 3)
+    rule = RoutingRule.objects.create(name="Near only", priority=1, allow_split=False, max_shipments=1)
+    rule.ranked_locations.create(location=near, rank=1)
+    rule.excluded_locations.add(far)
+    order = order_mark_ready(order=make_order(lines=[(sku, 5)]), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    exception = FulfillmentException.objects.get(order=order, type__code="out_of_stock")
+    client.force_login(coordinator)
+
+    refused = client.post(reverse("exception-action", args=[exception.pk, "reallocate"]), {"location": far.pk}, **HTMX)
+    assert refused.status_code == 409
+    assert "FAR cannot take this order" in refused.content.decode()
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.BACKORDERED
+
+    stock(far, sku, 2)
+    done = client.post(reverse("exception-action", args=[exception.pk, "reallocate"]), {"location": far.pk}, **HTMX)
+    assert done.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert list(order.shipments.values_list("location__code", flat=True)) == ["FAR"]
+    assert order.routing_decisions.first().rule_name == "Chosen by user:coord"
+    assert FulfillmentException.objects.get(pk=exception.pk).resolution_action == "reallocate"
+
+
+def test_substitute_sku_takes_only_a_configured_substitute_and_converts_the_unit(client, coordinator):
+    site = LocationFactory()
+    original, substitute, stranger = SkuFactory(code="ORIG"), SkuFactory(code="SUB", case_pack=6), SkuFactory(code="OTHER")
+    original.substitutes.add(substitute)
+    stock(site, substitute, 30)
+    order = order_mark_ready(order=make_order(lines=[(original, 2)]), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    exception = FulfillmentException.objects.get(order=order, type__code="out_of_stock")
+    line = order.lines.get()
+    client.force_login(coordinator)
+
+    refused = client.post(reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{stranger.pk}"}, **HTMX)
+    assert refused.status_code == 400
+    line.refresh_from_db()
+    assert line.sku == original
+
+    done = client.post(reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{substitute.pk}"}, **HTMX)
+    assert done.status_code == 200, done.content.decode()
+    line.refresh_from_db()
+    assert (line.sku, line.sku_code, line.base_quantity) == (substitute, "SUB", 2)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert OrderEvent.objects.get(order=order, name="substitute_sku").data["before"] == {"sku": "ORIG", "base_quantity": 2}
+
+
+def test_a_case_ordered_line_converts_through_the_substitutes_case_pack():
+    from orders.services import order_line_substitute
+
+    original, substitute = SkuFactory(code="ORIG", case_pack=12), SkuFactory(code="SUB", case_pack=6)
+    original.substitutes.add(substitute)
+    order = make_order(lines=[(original, 1)])
+    line = order.lines.get()
+    line.uom = "case"
+    line.base_quantity = 12
+    line.save()
+
+    order_line_substitute(order=order, line=line, substitute=substitute, actor=TEST_ACTOR)
+
+    line.refresh_from_db()
+    assert line.base_quantity == 6  # one case of the substitute
+
+
+def test_the_routing_actions_are_offered_on_the_right_types():
+    from exceptions.models import ExceptionType
+
+    offered = dict(ExceptionType.objects.values_list("code", "allowed_actions"))
+    assert {"reallocate", "substitute_sku"} <= set(offered["out_of_stock"])
+    assert {"approve_split", "reject_split", "cancel_line_ship_rest"} <= set(offered["split_approval_required"])
+    assert raise_on_order("out_of_stock").type.allowed_actions == offered["out_of_stock"]

@@ -1,0 +1,160 @@
+"""Customer service decides on proposed splits: approve, reject, cancel a line and ship the rest."""
+
+import pytest
+from django.urls import reverse
+
+from exceptions.models import FulfillmentException
+from fulfillment.actors import Actor
+from fulfillment.roles import Role
+from inventory.models import StockLevel, StockMovement
+from inventory.selectors import stock_ledger_mismatches
+from inventory.services import stock_count_correction
+from orders.allocation import order_route
+from orders.models import Order, OrderStatus, RoutingRule, Shipment
+from orders.services import order_mark_ready
+from tests.factories import user_with_role
+from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, stock
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def network():
+    a, b, c = LocationFactory(code="A"), LocationFactory(code="B"), LocationFactory(code="C")
+    x, y = SkuFactory(code="X"), SkuFactory(code="Y")
+    stock(a, x, 5)
+    stock(b, y, 5)
+    stock(c, y, 5)
+    rule = RoutingRule.objects.create(name="Ask before splitting", priority=1, split_requires_approval=True, max_shipments=2)
+    for rank, site in enumerate((a, b, c), start=1):
+        rule.ranked_locations.create(location=site, rank=rank)
+    return {"a": a, "b": b, "c": c, "x": x, "y": y}
+
+
+def proposed_split(network) -> tuple[Order, FulfillmentException]:
+    order = order_mark_ready(order=make_order(lines=[(network["x"], 2), (network["y"], 3)]), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_APPROVAL
+    return order, FulfillmentException.objects.get(order=order, type__code="split_approval_required")
+
+
+def post(client, exception, code, **data):
+    return client.post(reverse("split-approval-action", args=[exception.pk, code]), data, **HTMX)
+
+
+def reserved_total() -> int:
+    return sum(StockLevel.objects.values_list("reserved", flat=True))
+
+
+def test_the_page_lists_each_plan_with_lines_sites_and_promised_dates(client, network, service_agent):
+    order, _ = proposed_split(network)
+    client.force_login(service_agent)
+
+    response = client.get(reverse("split-approvals"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="split-{order.pk}"' in body
+    assert "<strong>A</strong> — #1 X × 2" in body and "<strong>B</strong> — #2 Y × 3" in body
+    assert body.count("ships by") == 2 and "arrives by" in body
+    assert "Approve split" in body
+
+
+def test_approving_allocates_and_resolves_the_exception_and_the_row_leaves(client, network, service_agent):
+    order, exception = proposed_split(network)
+    client.force_login(service_agent)
+
+    response = post(client, exception, "approve_split", operator_minutes=2)
+
+    assert response.status_code == 200 and response.content == b""
+    assert "splits-changed" in response["HX-Trigger"]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert Shipment.objects.filter(order=order, status="planned").count() == 2
+    exception.refresh_from_db()
+    assert (exception.status, exception.resolution_action, exception.operator_minutes) == ("resolved", "approve_split", 2)
+
+
+def test_rejecting_releases_the_stock_backorders_and_opens_out_of_stock(client, network, service_agent):
+    order, exception = proposed_split(network)
+    client.force_login(service_agent)
+
+    response = post(client, exception, "reject_split", reason="Customer wants one parcel")
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.BACKORDERED
+    assert reserved_total() == 0
+    assert FulfillmentException.objects.get(order=order, type__code="out_of_stock").status == "open"
+    assert FulfillmentException.objects.get(pk=exception.pk).resolution_action == "reject_split"
+    assert stock_ledger_mismatches() == []
+
+
+def test_cancelling_a_line_ships_the_rest(client, network, service_agent):
+    order, exception = proposed_split(network)
+    client.force_login(service_agent)
+    line_y = order.lines.get(sku=network["y"])
+
+    response = post(client, exception, "cancel_line_ship_rest", line=line_y.pk, reason="Out of production")
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["A"]
+    assert reserved_total() == 2
+    line_y.refresh_from_db()
+    assert line_y.cancelled
+
+
+def test_approving_a_plan_whose_stock_has_gone_says_so_and_plans_again(client, network, service_agent):
+    order, exception = proposed_split(network)
+    # The WMS counts site B empty: the units reserved for this plan were shipped to someone else.
+    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+    client.force_login(service_agent)
+
+    response = post(client, exception, "approve_split")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Y at B has gone since this plan was made" in body
+    order.refresh_from_db()
+    # planned again: X from A and Y from C, again a split that waits for approval
+    assert order.status == OrderStatus.AWAITING_APPROVAL
+    planned = sorted(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True))
+    assert planned == ["A", "C"]
+    levels = {(lvl.location.code, lvl.sku.code): (lvl.on_hand, lvl.reserved) for lvl in StockLevel.objects.select_related("location", "sku")}
+    assert levels == {("A", "X"): (5, 2), ("B", "Y"): (0, 0), ("C", "Y"): (5, 3)}  # nothing half-reserved
+    assert stock_ledger_mismatches() == []
+    assert FulfillmentException.objects.get(pk=exception.pk).status == "open"  # it carries the new proposal
+
+
+def test_only_customer_service_and_ops_admin_decide(client, network, coordinator):
+    order, exception = proposed_split(network)
+    split_coordinator = user_with_role("floor", Role.COORDINATOR, "customer-service")
+    client.force_login(split_coordinator)
+    before = (reserved_total(), StockMovement.objects.count())
+
+    assert "Customer service decides" in client.get(reverse("split-approvals")).content.decode()
+    response = post(client, exception, "approve_split")
+
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_APPROVAL
+    assert (reserved_total(), StockMovement.objects.count()) == before
+
+    client.force_login(user_with_role("boss", Role.OPS_ADMIN))
+    assert post(client, exception, "approve_split").status_code == 200
+
+
+def test_the_order_page_explains_the_routing_in_plain_words(client, network, service_agent):
+    order, _ = proposed_split(network)
+    client.force_login(service_agent)
+
+    body = client.get(reverse("order-detail", args=[order.pk])).content.decode()
+
+    assert "Rule “Ask before splitting” matched this order." in body
+    assert "waits for customer service to approve it" in body
+    assert "A: chosen — ships 1 line(s), 2 unit(s)." in body
+    assert "C: not used" in body
