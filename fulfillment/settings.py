@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "inventory",
@@ -150,6 +152,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {"task": "exceptions.tasks.sla_sweep_task", "schedule": 60.0},
     "release-wave": {"task": "orders.tasks.release_wave_task", "schedule": 60.0},
+    "idempotency-prune": {"task": "orders.tasks.idempotency_prune_task", "schedule": 3600.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -159,6 +162,44 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "fulfillment.api.Pagination",
+    "DEFAULT_THROTTLE_CLASSES": ["fulfillment.api.PartnerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"partner": os.environ.get("PARTNER_THROTTLE_RATE", "600/min")},
+    "EXCEPTION_HANDLER": "fulfillment.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "PAGE_SIZE": 50,
+}
+# The API refuses bodies above this before parsing them (413).
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+API_MAX_ORDER_LINES = 500
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fulfillment exception portal — partner API",
+    "DESCRIPTION": (
+        "Submit orders, follow them, cancel them or change their address, read availability, report warehouse "
+        "events, and read the exceptions on your orders. Authenticate with `Authorization: Token <key>` "
+        "(from `manage.py create_partner`). Errors always look like "
+        '`{"error": {"code": "...", "message": "...", "fields": {...}}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fulfillment.api.document_error_responses"],
+}
+
+# Shared by every process when Redis is there (throttling budgets, for one); local otherwise.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")

@@ -1,11 +1,28 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from exceptions.api import ExceptionViewSet
+from orders.api import AvailabilityView, OrderViewSet, ShipmentEventView
 
 from . import views
 
+api = SimpleRouter()
+api.register("orders", OrderViewSet, basename="order")
+api.register("exceptions", ExceptionViewSet, basename="exception")
+api_v1 = [
+    *api.urls,
+    path("inventory/availability/", AvailabilityView.as_view(), name="availability"),
+    path("shipments/<int:pk>/events/", ShipmentEventView.as_view(), name="shipment-events"),
+]
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("exceptions.urls")),

@@ -32,3 +32,20 @@ def stock_ledger_mismatches() -> list[StockLevel]:
         for level in stock_levels_with_ledger_sums().select_related("location", "sku")
         if (level.on_hand, level.reserved, level.picked) != (level.ledger_on_hand, level.ledger_reserved, level.ledger_picked)
     ]
+
+
+def availability(sku_codes: list[str]) -> list[dict]:
+    """Available to promise per location and in total, for each SKU code asked for (unknown ones show 0)."""
+    from .models import Sku
+
+    skus = {sku.code: sku for sku in Sku.objects.filter(code__in=sku_codes)}
+    levels = StockLevel.objects.filter(sku__code__in=sku_codes, location__active=True).select_related("location", "sku").order_by("location__code")
+    by_sku: dict[str, list] = {code: [] for code in sku_codes}
+    for level in levels:
+        by_sku[level.sku.code].append(
+            {"location": level.location.code, "on_hand": level.on_hand, "reserved": level.reserved, "available": level.available}
+        )
+    return [
+        {"sku": code, "known": code in skus, "available": sum(max(0, row["available"]) for row in rows), "locations": rows}
+        for code, rows in by_sku.items()
+    ]

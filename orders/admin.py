@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from . import allocation
 from .models import (
     CustomerTier,
+    IdempotencyKey,
     Order,
     OrderEvent,
     OrderLine,
@@ -258,3 +259,13 @@ class RoutingDecisionAdmin(ReadOnlyAdmin):
     search_fields = ["order__external_id", "rule_name"]
     list_select_related = ["order"]
     date_hierarchy = "at"
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    """Which keys a partner used and what they were answered; kept a day, then pruned."""
+
+    list_display = ["created_at", "partner", "key", "status_code"]
+    list_filter = ["partner", "status_code"]
+    search_fields = ["key"]
+    list_select_related = ["partner"]

@@ -44,6 +44,10 @@ class Partner(models.Model):
     )
     webhook_secret = models.CharField(max_length=128, blank=True)
     default_priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
+    price_tolerance_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=5,
+        help_text="A unit price further than this from the catalogue price holds the order for a look.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -95,7 +99,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
     service_level = models.CharField(max_length=16, choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
     customer_name = models.CharField(max_length=200)
-    customer_email = models.EmailField(blank=True)
+    customer_email = models.EmailField(blank=True, db_index=True)
     customer_tier = models.CharField(max_length=16, choices=CustomerTier.choices, default=CustomerTier.STANDARD)
     ship_name = models.CharField(max_length=200, blank=True)
     ship_line1 = models.CharField(max_length=200, blank=True)
@@ -110,7 +114,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     promised_ship_by = models.DateTimeField(null=True, blank=True)
     hold_reason = models.CharField(max_length=200, blank=True)
     cancel_reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    intake_fingerprint = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the order body as the partner sent it.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -416,3 +421,25 @@ class RoutingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.outcome} by {self.rule_name}"
+
+
+class IdempotencyKey(models.Model):
+    """A partner's Idempotency-Key with the body it came with and the answer it got, kept 24 hours.
+
+    Created in the same transaction as the order it protects: the unique constraint
+    makes a second request with the same key wait for, and then replay, the first.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    # Filled in before the transaction that created the row commits; nobody sees them empty.
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_unique_per_partner")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.key}"

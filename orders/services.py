@@ -161,6 +161,7 @@ def order_create(
     currency: str = "USD",
     priority: str | None = None,
     promised_ship_by: datetime | None = None,
+    intake_fingerprint: str = "",
 ) -> Order:
     """Store a received order and its lines. Lines keep the SKU code as sent; the
     SKU and the base quantity are filled in when the code and unit are known."""
@@ -188,9 +189,11 @@ def order_create(
         ship_postal_code=address.postal_code,
         ship_country=address.country.upper(),
         total_amount=sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal("0")),
+        intake_fingerprint=intake_fingerprint,
     )
     try:
-        order.full_clean(exclude=["status"], validate_unique=False, validate_constraints=False)
+        # The partner is a loaded instance: skip re-checking that it exists (one query less per order).
+        order.full_clean(exclude=["status", "partner"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         raise InvalidInput(OrderError.INVALID_ORDER, "The order is not valid.", fields=exc.message_dict) from None
     try:
@@ -513,6 +516,66 @@ def order_correct_address(*, order: Order, address: Address, actor: Actor) -> Or
     after = {f: getattr(order, f"ship_{f}") for f in before}
     _order_action_event(order, "correct_address", actor=actor, data={"before": before, "after": after})
     return order
+
+
+AFTER_RELEASE = [OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED]
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    order: Order
+    applied: bool  # False: too late to change here, a person follows it up (202)
+
+
+@transaction.atomic
+def order_change_address(*, order: Order, changes: dict, actor: Actor) -> AddressChange:
+    """A partner changes the shipping address.
+
+    Before release the address is replaced and checked again: problems hold the
+    order with invalid_address exceptions, a clean address closes the old ones.
+    After release the warehouse may already be packing it, so a person must step
+    in: an address_change_after_release exception carries the request. Once
+    shipped, it is too late (409).
+    """
+    order = order_lock(order)
+    unknown = set(changes) - {"name", "line1", "line2", "city", "region", "postal_code", "country"}
+    if unknown:
+        raise InvalidInput(OrderError.INVALID_ADDRESS, "Unknown address fields.", fields={f: ["Unknown field."] for f in sorted(unknown)})
+    if order.status in AFTER_RELEASE:
+        exception_services.exception_raise(
+            code="address_change_after_release", order=order, actor=actor, source_system="api",
+            summary="The customer changed the shipping address after the order went to the warehouse",
+            detail={"requested": changes}, dedupe_key=f"order:{order.pk}|address-change",
+        )
+        _order_action_event(order, "address_change_requested", actor=actor, data={"requested": changes})
+        return AddressChange(order, applied=False)
+    if order.status not in EDITABLE_ADDRESS:
+        raise IllegalTransition(order, "change_address", "it has left the warehouse; the address can no longer change.")
+    before = {f: getattr(order, f"ship_{f}") for f in ("name", "line1", "line2", "city", "region", "postal_code", "country")}
+    for field_name, value in changes.items():
+        setattr(order, f"ship_{field_name}", value.upper() if field_name == "country" else value)
+    order.save(update_fields=[f"ship_{f}" for f in before] + ["updated_at"])
+    _order_action_event(order, "change_address", actor=actor, data={"before": before, "after": {f: getattr(order, f"ship_{f}") for f in before}})
+    raise_address_problems(order, actor=actor, source_system="api")
+    if not address_problems(
+        line1=order.ship_line1, city=order.ship_city, region=order.ship_region, postal_code=order.ship_postal_code, country=order.ship_country
+    ):
+        for exception in FulfillmentException.objects.filter(order=order, type__code="invalid_address", status__in=OPEN_STATUSES):
+            exception_services.exception_resolve(exception=exception, note="The partner sent a corrected address.", action="address_changed", actor=actor)
+    return AddressChange(order_lock(order), applied=True)
+
+
+def raise_address_problems(order: Order, *, actor: Actor, source_system: str) -> int:
+    """One invalid_address exception per problem with the order's shipping address."""
+    problems = address_problems(
+        line1=order.ship_line1, city=order.ship_city, region=order.ship_region, postal_code=order.ship_postal_code, country=order.ship_country
+    )
+    for problem in problems:
+        exception_services.exception_raise(
+            code="invalid_address", order=order, actor=actor, source_system=source_system, summary=problem.message,
+            detail={"field": problem.field}, dedupe_key=f"order:{order.pk}|address:{problem.field}",
+        )
+    return len(problems)
 
 
 # --- the exceptions app's hooks (registered in OrdersConfig.ready) -----------------

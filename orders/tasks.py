@@ -1,9 +1,16 @@
 from celery import shared_task
 
 from .allocation import release_wave
+from .intake import idempotency_prune
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def release_wave_task() -> int:
     """Every minute (beat): hand allocated orders to the warehouse. Idempotent: released orders are skipped."""
     return release_wave()
+
+
+@shared_task
+def idempotency_prune_task() -> int:
+    """Hourly (beat): forget Idempotency-Keys older than 24 hours."""
+    return idempotency_prune()

@@ -40,6 +40,9 @@ def test_every_changelist_lists_searches_and_opens_a_row(client, model):
     exception_raise(code="short_pick", summary="short", actor=TEST_ACTOR, location=site, sku=sku)
     Presence.objects.create(user=UserFactory(username="away"), away=True)
     Holiday.objects.create(calendar=BusinessCalendar.objects.first(), date="2026-12-25", name="Christmas")
+    from orders.models import IdempotencyKey, Partner
+
+    IdempotencyKey.objects.create(partner=Partner.objects.first(), key="k", fingerprint="f", status_code=201, response_body={})
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     opts = model._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")

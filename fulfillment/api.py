@@ -1,0 +1,129 @@
+"""What every API endpoint shares: the error shape of DESIGN §5, pagination, per-partner throttling."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from .errors import DomainError
+from .roles import Role, user_has_role
+
+# DRF's own error codes, renamed where ours read better to a partner's engineer.
+CODE_NAMES = {"invalid": "validation_error", "not_authenticated": "not_authenticated", "authentication_failed": "authentication_failed"}
+MESSAGES = {
+    status.HTTP_400_BAD_REQUEST: "The request is not valid; see fields.",
+    status.HTTP_401_UNAUTHORIZED: "Authentication is required: send 'Authorization: Token <key>'.",
+    status.HTTP_403_FORBIDDEN: "You may not do this.",
+    status.HTTP_404_NOT_FOUND: "Not found.",
+}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def error_response(code: str, message: str, http_status: int, *, fields: dict | None = None, headers: dict | None = None, **detail) -> Response:
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    body.update(detail)
+    return Response({"error": body}, status=http_status, headers=headers)
+
+
+def _flatten(detail):
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(item) for item in detail]
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    """Every error as {"error": {"code", "message", "fields"?}}; domain errors keep their own code and status."""
+    # Imported here: rest_framework.views reads the API settings, which name this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DomainError):
+        return error_response(exc.code, exc.message, exc.http_status, fields=exc.fields or None, **exc.detail)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
+        code, message = "validation_error", MESSAGES[400]
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        code = CODE_NAMES.get(code, code)
+        message, fields = str(exc.detail), None
+    headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
+    return error_response(code, message, response.status_code, fields=fields, headers=headers)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class PartnerRateThrottle(SimpleRateThrottle):
+    """One budget per partner, however many of its processes call; staff get one per person."""
+
+    scope = "partner"
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        partner = getattr(request.user, "partner", None)
+        ident = f"partner-{partner.pk}" if partner is not None else f"user-{request.user.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def caller_partner(user):
+    """The partner a user speaks for, or None for staff."""
+    return getattr(user, "partner", None) if user.is_authenticated else None
+
+
+def is_staff_caller(user) -> bool:
+    return user.is_authenticated and caller_partner(user) is None and (user.is_staff or user_has_role(user, *Role))
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular hook: every API v1 operation may answer these errors, in the one error shape."""
+    error_schema = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"},
+        }, "additionalProperties": True}},
+    }
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = error_schema
+    reasons = {
+        "400": "Invalid input (malformed JSON, wrong types, unknown fields, bad filters)",
+        "401": "Missing or wrong token",
+        "403": "Not allowed for this account",
+        "404": "Not found, another partner's, or a page past the end",
+        "405": "Method not allowed",
+        "413": "Body too large",
+        "415": "Send application/json",
+        "429": "Too many requests; wait for Retry-After seconds",
+    }
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status_code, reason in reasons.items():
+                responses.setdefault(status_code, {
+                    "description": reason, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                })
+    return result

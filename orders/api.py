@@ -1,0 +1,259 @@
+"""Partner REST API v1 for orders, availability and warehouse events (DESIGN §5). Thin: services decide."""
+
+from __future__ import annotations
+
+import json
+
+import django_filters
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Prefetch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exceptions.models import FulfillmentException
+from exceptions.services import exception_raise
+from fulfillment.actors import Actor
+from fulfillment.api import PayloadTooLarge, caller_partner, error_response, is_staff_caller
+from inventory.selectors import availability
+
+from . import allocation, intake, services
+from .errors import OrderError
+from .models import Order, OrderStatus, Shipment
+from .serializers import (
+    AddressChangeSerializer,
+    ErrorSerializer,
+    OrderInputSerializer,
+    OrderSerializer,
+    ShipmentSerializer,
+)
+
+ERRORS = {code: OpenApiResponse(ErrorSerializer, description=text) for code, text in {
+    400: "Malformed JSON, wrong types, unknown fields, non-positive quantities, too many lines",
+    401: "Missing or wrong token",
+    404: "Not found (or another partner's)",
+    409: "Not possible in the order's state, a duplicate, or the same key still in flight",
+    413: "Body too large",
+    422: "Idempotency-Key reused with another body",
+    429: "Too many requests; see Retry-After",
+}.items()}
+
+
+def _actor(request) -> Actor:
+    partner = caller_partner(request.user)
+    return Actor.for_partner(partner.code, request.user.pk) if partner else Actor.for_user(request.user)
+
+
+def order_queryset(user):
+    """Orders the caller may see: a partner its own, staff all; prefetched for the serializer."""
+    queryset = Order.objects.select_related("partner").prefetch_related(
+        "lines",
+        Prefetch("shipments", queryset=Shipment.objects.select_related("location").prefetch_related("lines").order_by("pk")),
+        Prefetch("exceptions", queryset=FulfillmentException.objects.select_related("type").order_by("pk")),
+    )
+    partner = caller_partner(user)
+    if partner is not None:
+        return queryset.filter(partner=partner)
+    if is_staff_caller(user):
+        return queryset
+    return queryset.none()
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
+    external_id = django_filters.CharFilter()
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+
+    class Meta:
+        model = Order
+        fields = ["status", "external_id", "updated_after"]
+
+
+def _check_body_size(request) -> None:
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.API_MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.")
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+
+    def get_queryset(self):
+        return order_queryset(self.request.user).order_by("-created_at", "-id")
+
+    def initial(self, request, *args, **kwargs):
+        _check_body_size(request)
+        super().initial(request, *args, **kwargs)
+
+    def _answer(self, order_id: int, http_status: int) -> Response:
+        order = order_queryset(self.request.user).get(pk=order_id)
+        return Response(OrderSerializer(order).data, status=http_status)
+
+    @extend_schema(
+        summary="Submit an order",
+        request=OrderInputSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description=(
+            "Any unique string per order attempt. A retry with the same key and body gets the same answer again "
+            "(header Idempotent-Replayed: true); kept 24 hours."
+        ))],
+        responses={201: OrderSerializer, 200: OrderSerializer, **{k: v for k, v in ERRORS.items() if k != 404}},
+        description=(
+            "A well-formed order is accepted (201) even when something in it needs a person (unknown SKU, unit not "
+            "convertible, address that does not fit its country, price off the catalogue, a suspected duplicate): "
+            "it is then on hold and `open_exceptions` says why. A clean order is allocated (or, same day, released) "
+            "in the same request. Sending an `external_id` you already sent, without its Idempotency-Key, is 409 "
+            "`duplicate_order` with the existing order's id."
+        ),
+    )
+    def create(self, request):
+        partner = caller_partner(request.user)
+        if partner is None:
+            raise PermissionDenied("Only partners submit orders; staff accounts read.")
+        serializer = OrderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        body_fingerprint = intake.fingerprint(request.data)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        with transaction.atomic():
+            claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
+            if isinstance(claimed, intake.Replay):
+                return Response(claimed.body, status=claimed.status_code, headers={"Idempotent-Replayed": "true"})
+            outcome = intake.order_intake(partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request))
+            if outcome.created:
+                response = self._answer(outcome.order.pk, status.HTTP_201_CREATED)
+                body = json.loads(json.dumps(response.data, default=str))
+            else:
+                response = error_response(
+                    OrderError.DUPLICATE_ORDER, f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
+                    status.HTTP_409_CONFLICT, order_id=outcome.order.pk,
+                )
+                body = response.data
+            if claimed is not None:
+                intake.idempotency_record(claimed, status_code=response.status_code, body=body)
+        return response
+
+    @extend_schema(summary="List your orders", responses={200: OrderSerializer(many=True), **{k: ERRORS[k] for k in (401, 429)}})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One order with lines, shipments and open exceptions", responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 404, 429)}})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(summary="Cancel an order", request=None, responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 404, 409, 429)}})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        order = self.get_object()
+        services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
+        return self._answer(order.pk, status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Change the shipping address",
+        request=AddressChangeSerializer,
+        responses={
+            200: OrderSerializer,
+            202: OpenApiResponse(OrderSerializer, description="After release: recorded, a person follows up with the warehouse"),
+            **{k: ERRORS[k] for k in (400, 401, 404, 409, 429)},
+        },
+        examples=[OpenApiExample("New street", value={"line1": "2 Oak Ave", "postal_code": "62704"}, request_only=True)],
+    )
+    @action(detail=True, methods=["patch"], url_path="shipping-address")
+    def shipping_address(self, request, pk=None):
+        order = self.get_object()
+        serializer = AddressChangeSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
+        result = services.order_change_address(order=order, changes=changes, actor=_actor(request))
+        return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
+
+
+AvailabilitySerializer = inline_serializer("Availability", {
+    "skus": serializers.ListField(child=inline_serializer("SkuAvailability", {
+        "sku": serializers.CharField(), "known": serializers.BooleanField(), "available": serializers.IntegerField(),
+        "locations": serializers.ListField(child=inline_serializer("LocationAvailability", {
+            "location": serializers.CharField(), "on_hand": serializers.IntegerField(),
+            "reserved": serializers.IntegerField(), "available": serializers.IntegerField(),
+        })),
+    })),
+})
+MAX_AVAILABILITY_SKUS = 100
+
+
+class AvailabilityView(APIView):
+    @extend_schema(
+        summary="Available to promise per location and in total",
+        parameters=[OpenApiParameter("sku", OpenApiTypes.STR, many=True, required=True, description="Repeat for several SKUs, up to 100.")],
+        responses={200: AvailabilitySerializer, **{k: ERRORS[k] for k in (400, 401, 429)}},
+    )
+    def get(self, request):
+        codes = list(dict.fromkeys(code.strip() for code in request.query_params.getlist("sku") if code.strip()))
+        if not codes or len(codes) > MAX_AVAILABILITY_SKUS:
+            return error_response("validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": ["Required."]})
+        return Response({"skus": availability(codes)})
+
+
+class ShipmentEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["picked", "short_picked", "packed", "shipped", "label_failed", "delivered"])
+    lines = serializers.ListField(
+        child=inline_serializer("ShortPickLine", {"line": serializers.IntegerField(), "picked": serializers.IntegerField(min_value=0)}),
+        required=False, help_text="short_picked: units picked per order line id (lines not listed were picked in full).",
+    )
+    carrier = serializers.CharField(max_length=64, required=False)
+    tracking_number = serializers.CharField(max_length=100, required=False)
+    reason = serializers.CharField(max_length=300, required=False)
+
+    def validate(self, data):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        needs = {"short_picked": ["lines"], "shipped": ["carrier", "tracking_number"], "label_failed": ["reason"]}.get(data["type"], [])
+        missing = [name for name in needs if not data.get(name)]
+        if missing:
+            raise serializers.ValidationError({name: [f"Required for {data['type']}."] for name in missing})
+        return data
+
+
+class ShipmentEventView(APIView):
+    @extend_schema(
+        summary="Report a warehouse event on a shipment",
+        request=ShipmentEventSerializer,
+        responses={200: ShipmentSerializer, **{k: ERRORS[k] for k in (400, 401, 404, 409, 429)}},
+        examples=[
+            OpenApiExample("Shipped", value={"type": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}, request_only=True),
+            OpenApiExample("Short pick", value={"type": "short_picked", "lines": [{"line": 31, "picked": 1}]}, request_only=True),
+        ],
+    )
+    def post(self, request, pk: int):
+        _check_body_size(request)
+        shipment = Shipment.objects.filter(pk=pk, order__in=order_queryset(request.user)).select_related("location").first()
+        if shipment is None:
+            return error_response("not_found", "Not found.", 404)
+        serializer = ShipmentEventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event, actor = serializer.validated_data, _actor(request)
+        kind = event["type"]
+        if kind == "picked":
+            services.shipment_pick(shipment=shipment, actor=actor, source_system="api")
+        elif kind == "short_picked":
+            picked = {row["line"]: row["picked"] for row in event["lines"]}
+            allocation.shipment_short_pick(shipment=shipment, picked=picked, actor=actor, source_system="api")
+        elif kind == "packed":
+            services.shipment_pack(shipment=shipment, actor=actor)
+        elif kind == "shipped":
+            services.shipment_ship(shipment=shipment, carrier=event["carrier"], tracking_number=event["tracking_number"], actor=actor, source_system="api")
+        elif kind == "delivered":
+            services.shipment_deliver(shipment=shipment, actor=actor)
+        else:
+            if shipment.status not in Shipment.ACTIVE:
+                return error_response(OrderError.ILLEGAL_TRANSITION, f"Shipment {shipment.pk} is {shipment.status}; a label can no longer fail.", 409)
+            exception_raise(
+                code="label_failure", order=shipment.order, shipment=shipment, actor=actor, source_system="api",
+                summary=f"Label failed at {shipment.location.code}: {event['reason']}"[:300], detail={"reason": event["reason"]},
+            )
+        shipment = Shipment.objects.select_related("location").prefetch_related("lines").get(pk=shipment.pk)
+        return Response(ShipmentSerializer(shipment).data)

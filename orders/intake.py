@@ -1,0 +1,198 @@
+"""Order intake: the control point every order passes before physical work starts.
+
+Structural checks belong to the caller (the API's serializer answers 400). Here
+the order is stored and its business problems found: each opens an exception
+and holds the order (it is accepted: the portal owns fixing it). A clean order
+is validated and allocated in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from exceptions.services import exception_raise
+from fulfillment.actors import Actor
+from fulfillment.errors import Conflict
+
+from .allocation import order_route
+from .errors import OrderError
+from .models import IdempotencyKey, Order, Partner
+from .services import Address, LineInput, order_create, order_mark_ready, raise_address_problems
+
+SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# How long a request waits for another one holding the same Idempotency-Key before answering 409.
+IDEMPOTENCY_WAIT = "250ms"
+
+
+def fingerprint(payload) -> str:
+    """The same order body gives the same fingerprint whatever its key order or spacing."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    order: Order
+    created: bool  # False: the partner already sent this external_id
+
+
+def _line_problems(order: Order, partner: Partner) -> list[dict]:
+    problems = []
+    for line in order.lines.select_related("sku"):
+        if line.sku is None:
+            problems.append({"code": "unknown_sku", "line": line, "summary": f"Line {line.line_number}: SKU {line.sku_code!r} is not in the catalogue."})
+        elif line.base_quantity is None:
+            problems.append({
+                "code": "uom_mismatch", "line": line,
+                "summary": f"Line {line.line_number}: {line.uom!r} does not convert to {line.sku.code}'s unit ({line.sku.base_uom}; a case holds {line.sku.case_pack}).",
+            })
+        elif line.sku.unit_price:
+            catalogue = line.sku.unit_price * (line.base_quantity // line.quantity)
+            gap = abs(line.unit_price - catalogue) / catalogue * 100
+            if gap > partner.price_tolerance_percent:
+                problems.append({
+                    "code": "pricing_mismatch", "line": line,
+                    "summary": f"Line {line.line_number}: unit price {line.unit_price} is {gap:.0f}% off the catalogue's {catalogue:.2f}.",
+                    "detail": {"sent": str(line.unit_price), "catalogue": str(catalogue), "tolerance_percent": str(partner.price_tolerance_percent)},
+                })
+    return problems
+
+
+def _line_signature(lines) -> tuple:
+    return tuple(sorted((line.sku_code.upper(), line.quantity, line.uom) for line in lines))
+
+
+def suspected_duplicate(order: Order) -> Order | None:
+    """Another order of the last 24 hours, from any channel, with the same customer, address and lines."""
+    if not order.customer_email:
+        return None
+    since = timezone.now() - SUSPECTED_DUPLICATE_WINDOW
+    candidates = (
+        Order.objects.filter(
+            customer_email__iexact=order.customer_email, ship_postal_code__iexact=order.ship_postal_code,
+            ship_line1__iexact=order.ship_line1, ship_country=order.ship_country, created_at__gte=since,
+        )
+        .exclude(pk=order.pk)
+        .select_related("partner")
+        .prefetch_related("lines")
+        .order_by("-created_at")
+    )
+    mine = _line_signature(order.lines.all())
+    return next((other for other in candidates if _line_signature(other.lines.all()) == mine), None)
+
+
+@transaction.atomic
+def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor) -> IntakeOutcome:
+    """Accept a structurally valid order body (as the API serializer cleaned it)."""
+    existing = Order.objects.filter(partner=partner, external_id=data["external_id"]).first()
+    if existing is not None:
+        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor)
+    address, customer = data["shipping_address"], data["customer"]
+    try:
+        order = order_create(
+            partner=partner, external_id=data["external_id"], placed_at=data["placed_at"], actor=actor,
+            customer_name=customer["name"], customer_email=customer.get("email", ""), customer_tier=customer.get("tier", "standard"),
+            service_level=data.get("service_level", "standard"), currency=data["currency"],
+            address=Address(**{k: address.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")}),
+            lines=[LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]],
+            intake_fingerprint=body_fingerprint,
+        )
+    except Conflict as conflict:
+        if conflict.code != OrderError.DUPLICATE_ORDER:
+            raise
+        # Sent twice at the same moment: the other request stored it first.
+        return _resent(Order.objects.get(partner=partner, external_id=data["external_id"]), body_fingerprint=body_fingerprint, data=data, actor=actor)
+    problems = _line_problems(order, partner)
+    for problem in problems:
+        exception_raise(code=problem["code"], order=order, line=problem["line"], actor=actor, source_system="api",
+                        summary=problem["summary"], detail=problem.get("detail", {}))
+    problem_count = len(problems) + raise_address_problems(order, actor=actor, source_system="api")
+    twin = suspected_duplicate(order)
+    if twin is not None:
+        exception_raise(
+            code="duplicate_order", order=order, actor=actor, source_system="api",
+            summary=f"Same customer, address and lines as order {twin.partner.code}/{twin.external_id} of {timezone.localtime(twin.created_at):%d %b %H:%M}.",
+            detail={"duplicate_of": twin.pk, "duplicate_of_partner": twin.partner.code, "duplicate_of_external_id": twin.external_id},
+        )
+    if not problem_count and twin is None:
+        order = order_mark_ready(order=order, actor=actor)
+        order_route(order=order, actor=actor)
+    return IntakeOutcome(order, created=True)
+
+
+def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor) -> IntakeOutcome:
+    if existing.intake_fingerprint and existing.intake_fingerprint != body_fingerprint:
+        exception_raise(
+            code="duplicate_order", order=existing, actor=actor, source_system="api",
+            summary=f"Order {existing.external_id} was sent again with a different body.",
+            detail={"resent_body": json.loads(json.dumps(data, default=str))}, dedupe_key=f"order:{existing.pk}|resent",
+        )
+    return IntakeOutcome(existing, created=False)
+
+
+# --- idempotency keys ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    status_code: int
+    body: dict
+
+
+class KeyReused(Conflict):
+    http_status = 422
+
+
+class KeyInFlight(Conflict):
+    http_status = 409
+
+
+def idempotency_claim(*, partner: Partner, key: str, body_fingerprint: str) -> IdempotencyKey | Replay:
+    """Inside the caller's transaction: claim `key`, or return the answer it already got.
+
+    The claim is an INSERT against a unique constraint, so two requests cannot both
+    hold a key: the second waits for the first to commit (then replays its answer)
+    or, when the first is still working after a moment, gets 409.
+    """
+    stored = IdempotencyKey.objects.filter(partner=partner, key=key).first()
+    if stored is not None and stored.created_at < timezone.now() - IDEMPOTENCY_TTL:
+        stored.delete()  # older than a day: the key is free again (the hourly prune usually got there first)
+        stored = None
+    if stored is None:
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"SET LOCAL lock_timeout = '{IDEMPOTENCY_WAIT}'")
+                claimed = IdempotencyKey.objects.create(partner=partner, key=key, fingerprint=body_fingerprint)
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = 0")
+                return claimed
+        except OperationalError:
+            raise KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.") from None
+        except IntegrityError:
+            stored = IdempotencyKey.objects.get(partner=partner, key=key)
+    if stored.fingerprint != body_fingerprint:
+        raise KeyReused("idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key for a new request.")
+    return Replay(stored.status_code, stored.response_body)
+
+
+def idempotency_record(claimed: IdempotencyKey, *, status_code: int, body: dict) -> None:
+    IdempotencyKey.objects.filter(pk=claimed.pk).update(status_code=status_code, response_body=body)
+
+
+def idempotency_prune() -> int:
+    """Forget keys older than a day (Celery beat, hourly)."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
+    return deleted
+
+

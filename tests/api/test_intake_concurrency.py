@@ -1,0 +1,101 @@
+"""Idempotency and intake under real concurrency (PostgreSQL, a real HTTP server) and their query cost."""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders.models import IdempotencyKey, Order
+
+from .conftest import order_body, partner_client
+
+ORDERS = "/api/v1/orders/"
+
+
+def post(url: str, token: str, body: dict, key: str | None = None) -> tuple[int, dict, dict]:
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as failure:
+        return failure.code, json.loads(failure.read()), dict(failure.headers)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_twenty_parallel_requests_with_one_key_create_exactly_one_order(live_server, catalogue):
+    from rest_framework.authtoken.models import Token
+
+    client = partner_client("acme")
+    token = Token.objects.get(user=client.partner.api_user).key
+    start, answers = threading.Barrier(20), []
+
+    def send():
+        start.wait()
+        answers.append(post(f"{live_server.url}{ORDERS}", token, order_body(), key="same-key"))
+
+    threads = [threading.Thread(target=send) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Order.objects.count() == 1 and IdempotencyKey.objects.count() == 1
+    order_id = Order.objects.get().pk
+    statuses = sorted(status for status, _, _ in answers)
+    assert set(statuses) <= {201, 409} and statuses.count(201) >= 1
+    created = [body for status, body, headers in answers if status == 201 and "Idempotent-Replayed" not in headers]
+    replayed = [body for status, body, headers in answers if status == 201 and headers.get("Idempotent-Replayed") == "true"]
+    assert len(created) == 1 and created[0]["id"] == order_id
+    assert all(body == created[0] for body in replayed)
+    in_flight = [body for status, body, _ in answers if status == 409]
+    assert all(body["error"]["code"] == "request_in_progress" for body in in_flight)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_parallel_requests_with_one_external_id_and_no_key_create_one_order(live_server, catalogue):
+    from rest_framework.authtoken.models import Token
+
+    client = partner_client("acme")
+    token = Token.objects.get(user=client.partner.api_user).key
+    start, answers = threading.Barrier(8), []
+
+    def send():
+        start.wait()
+        answers.append(post(f"{live_server.url}{ORDERS}", token, order_body()))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Order.objects.count() == 1
+    order_id = Order.objects.get().pk
+    assert sorted(status for status, _, _ in answers) == [201] + [409] * 7
+    assert all(body["error"] == {"code": "duplicate_order", "message": f"You already sent order 1001; it is order {order_id}.", "order_id": order_id}
+               for status, body, _ in answers if status == 409)
+
+
+def intake_queries(client, lines: int, external_id: str) -> int:
+    customer = {"name": "Ada Lovelace", "email": f"{external_id}@example.com", "tier": "standard"}  # not a suspected duplicate
+    body = order_body(external_id=external_id, customer=customer, lines=[{"sku": f"SKU-{1 + n % 3}", "quantity": 1, "uom": "each", "unit_price": "12.50"} for n in range(lines)])
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{external_id}")
+    assert response.status_code == 201 and response.json()["status"] == "allocated"
+    return len(captured)
+
+
+@pytest.mark.django_db
+def test_intake_runs_the_same_number_of_queries_for_1_and_50_lines(acme, catalogue, django_assert_max_num_queries):
+    one = intake_queries(acme, 1, "Q-1")
+    fifty = intake_queries(acme, 50, "Q-50")
+    assert one == fifty
+    with django_assert_max_num_queries(65):
+        intake_queries(acme, 50, "Q-50b")

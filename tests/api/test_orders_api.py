@@ -1,0 +1,355 @@
+"""Every row of the DESIGN §5 table, with the error shape it promises."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from exceptions.models import FulfillmentException
+from orders.models import IdempotencyKey, Order, OrderStatus
+from orders.intake import idempotency_prune
+
+from .conftest import order_body
+
+pytestmark = pytest.mark.django_db
+ORDERS = "/api/v1/orders/"
+
+
+def error(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]), body
+    return body["error"]
+
+
+def test_a_clean_order_is_201_and_allocated_in_the_same_request(acme, catalogue):
+    response = acme.post(ORDERS, order_body(), format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["external_id"], body["status"], body["priority"]) == ("1001", "allocated", "P3")
+    assert body["customer"] == {"name": "Ada Lovelace", "email": "ada@example.com", "tier": "standard"}
+    assert body["shipping_address"]["postal_code"] == "62701"
+    line = body["lines"][0]
+    assert (line["sku"], line["quantity"], line["unit_price"], line["quantity_allocated"]) == ("SKU-1", 2, "12.50", 2)
+    assert body["shipments"] == [{"id": body["shipments"][0]["id"], "location": "WH-EAST", "status": "planned", "carrier": "",
+                                  "tracking_number": "", "lines": [{"line": line["id"], "quantity": 2}]}]
+    assert body["open_exceptions"] == []
+    assert body["allowed_actions"] == ["cancel", "change_address"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"lines": [{"sku": "NOPE-9", "quantity": 1, "uom": "each", "unit_price": "1.00"}]}, "unknown_sku"),
+        ({"lines": [{"sku": "SKU-1", "quantity": 1, "uom": "pallet", "unit_price": "12.50"}]}, "uom_mismatch"),
+        ({"lines": [{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "9.00"}]}, "pricing_mismatch"),
+        ({"shipping_address": {"line1": "1 Main St", "city": "Springfield", "region": "IL", "postal_code": "6270", "country": "US"}}, "invalid_address"),
+        ({"shipping_address": {"line1": "", "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"}}, "invalid_address"),
+    ],
+)
+def test_a_business_problem_is_accepted_held_and_explained(acme, catalogue, changes, code):
+    response = acme.post(ORDERS, order_body(**changes), format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "on_hold"
+    assert [e["code"] for e in body["open_exceptions"]] == [code]
+    assert body["shipments"] == []
+
+
+def test_each_problem_opens_its_own_exception(acme, catalogue):
+    body = order_body(
+        lines=[{"sku": "NOPE-1", "quantity": 1, "uom": "each", "unit_price": "1.00"}, {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1.00"}],
+        shipping_address={"line1": "", "city": "", "region": "IL", "postal_code": "ABC", "country": "US"},
+    )
+    response = acme.post(ORDERS, body, format="json")
+
+    codes = sorted(e["code"] for e in response.json()["open_exceptions"])
+    assert codes == ["invalid_address", "invalid_address", "invalid_address", "pricing_mismatch", "unknown_sku"]
+
+
+def test_a_case_ordered_line_is_priced_per_case(acme, catalogue):
+    response = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "case", "unit_price": "150.00"}]), format="json")
+    body = response.json()
+    assert body["status"] == "allocated"
+    assert body["lines"][0]["quantity_allocated"] == 12
+
+
+def test_replaying_a_key_gives_the_same_answer_and_another_body_is_422(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    other = acme.post(ORDERS, order_body(external_id="1002"), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert other.status_code == 422
+    assert error(other)["code"] == "idempotency_key_reused"
+    assert Order.objects.count() == 1
+
+
+def test_the_same_external_id_without_its_key_is_409_with_the_existing_id(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json").json()
+
+    same = acme.post(ORDERS, order_body(), format="json")
+
+    assert same.status_code == 409
+    assert error(same) == {"code": "duplicate_order", "message": f"You already sent order 1001; it is order {first['id']}.", "order_id": first["id"]}
+    assert not FulfillmentException.objects.filter(type__code="duplicate_order").exists()
+
+
+def test_a_resent_external_id_with_another_body_also_asks_a_person_to_look(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json").json()
+
+    changed = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json")
+
+    assert changed.status_code == 409 and error(changed)["order_id"] == first["id"]
+    exception = FulfillmentException.objects.get(type__code="duplicate_order")
+    assert exception.order_id == first["id"]
+    assert exception.detail["resent_body"]["lines"][0]["sku"] == "SKU-2"
+    assert Order.objects.count() == 1
+
+
+def test_the_same_order_from_two_channels_is_accepted_but_held_as_a_suspected_duplicate(acme, globex, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json").json()
+
+    second = globex.post(ORDERS, order_body(external_id="G-77"), format="json")
+
+    assert second.status_code == 201
+    body = second.json()
+    assert body["status"] == "on_hold"
+    exception = FulfillmentException.objects.get(type__code="duplicate_order")
+    assert (exception.order_id, exception.detail["duplicate_of"]) == (body["id"], first["id"])
+
+
+def test_old_keys_are_pruned_after_a_day(acme, catalogue):
+    acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert idempotency_prune() == 1
+    assert not IdempotencyKey.objects.exists()
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def test_list_is_the_partners_own_orders_filtered_and_paginated(acme, globex, catalogue):
+    for n in range(3):
+        acme.post(ORDERS, order_body(external_id=f"A-{n}"), format="json")
+    globex.post(ORDERS, order_body(external_id="G-1", customer={"name": "Other", "email": "o@example.com"}), format="json")
+    acme.post(f"{ORDERS}{Order.objects.get(external_id='A-0').pk}/cancel/")
+
+    everything = acme.get(ORDERS).json()
+    assert set(everything) == {"count", "next", "previous", "results"}
+    assert everything["count"] == 3
+    assert [o["external_id"] for o in acme.get(ORDERS, {"status": "cancelled"}).json()["results"]] == ["A-0"]
+    assert acme.get(ORDERS, {"external_id": "A-2"}).json()["count"] == 1
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert acme.get(ORDERS, {"updated_after": later}).json()["count"] == 0
+    paged = acme.get(ORDERS, {"page_size": 2}).json()
+    assert len(paged["results"]) == 2 and paged["next"]
+
+
+def test_another_partners_order_is_404_never_403(acme, globex, catalogue):
+    theirs = globex.post(ORDERS, order_body(external_id="G-1"), format="json").json()
+
+    for response in (
+        acme.get(f"{ORDERS}{theirs['id']}/"),
+        acme.post(f"{ORDERS}{theirs['id']}/cancel/"),
+        acme.patch(f"{ORDERS}{theirs['id']}/shipping-address/", {"line1": "x"}, format="json"),
+        acme.post(f"/api/v1/shipments/{theirs['shipments'][0]['id']}/events/", {"type": "picked"}, format="json"),
+    ):
+        assert response.status_code == 404
+        assert error(response)["code"] == "not_found"
+    assert Order.objects.get(pk=theirs["id"]).status == OrderStatus.ALLOCATED
+
+
+def test_staff_read_every_order_through_the_session(client, acme, globex, catalogue, ops_admin):
+    acme.post(ORDERS, order_body(external_id="A-1"), format="json")
+    globex.post(ORDERS, order_body(external_id="G-1"), format="json")
+    client.force_login(ops_admin)
+
+    assert client.get(ORDERS).json()["count"] == 2
+    refused = client.post(ORDERS, order_body(), content_type="application/json")
+    assert refused.status_code == 403 and error(refused)["code"] == "permission_denied"
+
+
+# --- changing -----------------------------------------------------------------------
+
+
+def test_cancel_is_200_then_409_when_no_longer_cancellable(acme, catalogue):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+
+    cancelled = acme.post(f"{ORDERS}{order['id']}/cancel/")
+    again = acme.post(f"{ORDERS}{order['id']}/cancel/")
+
+    assert cancelled.status_code == 200
+    assert (cancelled.json()["status"], cancelled.json()["allowed_actions"]) == ("cancelled", [])
+    assert again.status_code == 409 and error(again)["code"] == "illegal_transition"
+
+
+def test_address_change_before_release_is_revalidated(acme, catalogue):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    url = f"{ORDERS}{order['id']}/shipping-address/"
+
+    bad = acme.patch(url, {"postal_code": "ZZZ"}, format="json")
+    assert bad.status_code == 200
+    assert bad.json()["status"] == "on_hold" and [e["code"] for e in bad.json()["open_exceptions"]] == ["invalid_address"]
+
+    good = acme.patch(url, {"postal_code": "62704"}, format="json")
+    assert good.status_code == 200
+    body = good.json()
+    assert (body["shipping_address"]["postal_code"], body["status"], body["open_exceptions"]) == ("62704", "allocated", [])
+
+
+def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["shipping_address"]["line1"] == "1 Main St"  # unchanged until the warehouse confirms
+    assert [e["code"] for e in body["open_exceptions"]] == ["address_change_after_release"]
+
+
+def test_address_change_once_shipped_is_409(acme, catalogue):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    shipment = order["shipments"][0]["id"]
+    acme.post(f"{ORDERS}{order['id']}/cancel/")  # cancelled: gone for good
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")
+
+    assert response.status_code == 409
+    assert shipment
+
+
+def test_availability_per_location_and_in_total(acme, catalogue):
+    acme.post(ORDERS, order_body(), format="json")
+
+    response = acme.get("/api/v1/inventory/availability/", {"sku": ["SKU-1", "SKU-2", "GHOST"]})
+
+    assert response.status_code == 200
+    by_sku = {row["sku"]: row for row in response.json()["skus"]}
+    assert by_sku["SKU-1"]["available"] == 98
+    assert by_sku["SKU-1"]["locations"] == [{"location": "WH-EAST", "on_hand": 100, "reserved": 2, "available": 98}]
+    assert by_sku["SKU-2"]["available"] == 105
+    assert (by_sku["GHOST"]["known"], by_sku["GHOST"]["available"], by_sku["GHOST"]["locations"]) == (False, 0, [])
+    assert error(acme.get("/api/v1/inventory/availability/"))["code"] == "validation_error"
+
+
+def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catalogue):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    shipment = order["shipments"][0]["id"]
+    events = f"/api/v1/shipments/{shipment}/events/"
+    assert acme.post(events, {"type": "packed"}, format="json").status_code == 409  # not even released
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+
+    assert acme.post(events, {"type": "picked"}, format="json").json()["status"] == "picked"
+    assert acme.post(events, {"type": "label_failed", "reason": "Postal code unknown to carrier"}, format="json").status_code == 200
+    assert acme.post(events, {"type": "packed"}, format="json").json()["status"] == "packed"
+    shipped = acme.post(events, {"type": "shipped", "carrier": "UPS", "tracking_number": "1Z1"}, format="json").json()
+    assert (shipped["status"], shipped["carrier"], shipped["tracking_number"]) == ("shipped", "UPS", "1Z1")
+    assert acme.post(events, {"type": "picked"}, format="json").status_code == 409
+    assert acme.post(events, {"type": "delivered"}, format="json").json()["status"] == "delivered"
+    assert Order.objects.get(pk=order["id"]).status == OrderStatus.DELIVERED
+    assert FulfillmentException.objects.get(type__code="label_failure").shipment_id == shipment
+    missing = acme.post(events, {"type": "shipped"}, format="json")
+    assert missing.status_code == 400 and set(error(missing)["fields"]) == {"carrier", "tracking_number"}
+
+
+def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    line = order["lines"][0]["id"]
+
+    response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": [{"line": line, "picked": 1}]}, format="json")
+
+    assert response.status_code == 200
+    shipments = acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]
+    assert [(s["location"], s["status"], s["lines"][0]["quantity"]) for s in shipments] == [("WH-EAST", "picked", 1), ("WH-WEST", "released", 2)]
+
+
+def test_exceptions_list_staff_see_all_partners_their_own(client, acme, globex, catalogue, ops_admin):
+    acme.post(ORDERS, order_body(external_id="A-1", lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
+    globex.post(ORDERS, order_body(external_id="G-1", customer={"name": "G", "email": "g@example.com"}, lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
+    client.force_login(ops_admin)
+
+    mine = acme.get("/api/v1/exceptions/").json()
+    assert [e["order_external_id"] for e in mine["results"]] == ["A-1"]
+    assert client.get("/api/v1/exceptions/").json()["count"] == 2
+    assert acme.get("/api/v1/exceptions/", {"code": "unknown_sku"}).json()["count"] == 1
+    assert acme.post("/api/v1/exceptions/", {}, format="json").status_code == 405
+
+
+# --- bad input ------------------------------------------------------------------------
+
+BAD = [
+    ("malformed JSON", '{"external_id": "1", ', "parse_error", None),
+    ("wrong types", json.dumps(order_body(placed_at="yesterday", lines="many")), "validation_error", {"placed_at", "lines"}),
+    ("zero quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 0, "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
+    ("negative quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": -2, "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
+    ("10,000 lines", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1"}] * 10_000)), "validation_error", {"lines"}),
+    ("unknown field", json.dumps(order_body(gift_wrap=True)), "validation_error", {"gift_wrap"}),
+    ("unknown nested field", json.dumps(order_body(customer={"name": "A", "vip": True})), "validation_error", {"customer"}),
+    ("missing fields", json.dumps({"external_id": "1"}), "validation_error", {"placed_at", "currency", "customer", "shipping_address", "lines"}),
+]
+
+
+@pytest.mark.parametrize(("what", "raw", "code", "fields"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_400_in_the_error_shape_and_creates_nothing(acme, catalogue, what, raw, code, fields):
+    response = acme.post(ORDERS, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY=f"bad-{what}")
+
+    assert response.status_code == 400
+    body = error(response)
+    assert body["code"] == code
+    if fields:
+        assert fields <= set(body["fields"])
+    assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
+
+
+def test_a_5_mb_body_is_413(acme, catalogue):
+    raw = json.dumps(order_body(external_id="x" * (5 * 1024 * 1024)))
+    response = acme.post(ORDERS, raw, content_type="application/json")
+    assert response.status_code == 413
+    assert error(response)["code"] == "payload_too_large"
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("header", [None, "Token wrong", "Bearer abc"])
+def test_a_missing_or_wrong_token_is_401(catalogue, header):
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.post(ORDERS, order_body(), format="json")
+    assert response.status_code == 401
+    assert error(response)["code"] in ("not_authenticated", "authentication_failed")
+    assert not Order.objects.exists()
+
+
+def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, monkeypatch):
+    from fulfillment.api import PartnerRateThrottle
+
+    from django.core.cache import cache
+
+    monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "3/min"})
+    # The budget lives in Redis under the partner's id; an earlier run may have left one there.
+    cache.delete(PartnerRateThrottle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"})
+
+    answers = [acme.get(ORDERS) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1]["Retry-After"]) > 0
+    assert error(answers[-1])["code"] == "throttled"
