@@ -145,7 +145,10 @@ class Evaluation:
         return [
             {
                 "location": self.locations[loc].code, "location_id": loc,
-                "lines": [{"line": by_id[l].line_number, "line_id": l, "sku": by_id[l].sku_code, "quantity": q} for l, q in assigned],
+                "lines": [
+                    {"line": by_id[line_id].line_number, "line_id": line_id, "sku": by_id[line_id].sku_code, "quantity": quantity}
+                    for line_id, quantity in assigned
+                ],
             }
             for loc, assigned in self.plan.shipments
         ]
@@ -161,7 +164,7 @@ class Evaluation:
         if self.plan.needs_more_shipments:
             return f"backorder: needs more than {self.rule.max_shipments if self.rule.allow_split else 1} shipment(s)"
         by_id = {line.pk: line for line in self.lines}
-        return "backorder: short " + ", ".join(f"{by_id[l].sku_code} ×{u}" for l, u in self.plan.short.items())
+        return "backorder: short " + ", ".join(f"{by_id[line_id].sku_code} ×{units}" for line_id, units in self.plan.short.items())
 
 
 def _default_order(order: Order):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from exceptions.models import OPEN_STATUSES
@@ -122,6 +123,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["partner", "external_id"], name="order_unique_partner_external_id"),
+        ]
+        indexes = [
+            # The suspected-duplicate check compares emails case-insensitively (UPPER(...) in SQL).
+            models.Index(Upper("customer_email"), "created_at", name="order_email_upper_created"),
         ]
         permissions = [
             ("cancel_order", "Can cancel orders"),

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from exceptions.models import ExceptionEvent, ExceptionType, FulfillmentException, Queue, SlaPolicy
+from exceptions.models import ExceptionEvent, ExceptionType, FulfillmentException, SlaPolicy
 from exceptions.services import exception_priority, exception_raise, exception_resolve
 from fulfillment.errors import InvalidInput
 from orders.models import OrderEvent, OrderStatus

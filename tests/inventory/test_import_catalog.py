@@ -1,3 +1,4 @@
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,6 @@ CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog"
 
 
 def import_catalog(**files) -> str:
-    from io import StringIO
-
     out = StringIO()
     call_command("import_catalog", stdout=out, stderr=StringIO(), **{k: CATALOG / v for k, v in files.items()})
     return out.getvalue()
@@ -59,7 +58,7 @@ def test_a_changed_count_is_imported_as_an_adjustment(tmp_path):
     recount = tmp_path / "recount.csv"
     recount.write_text("location,sku,on_hand,safety_stock,reorder_point,lead_time_days\nWH-EAST,NW-001,30,5,10,7\n")
 
-    call_command("import_catalog", stock=recount, stdout=open("/dev/null", "w"), stderr=open("/dev/null", "w"))
+    call_command("import_catalog", stock=recount, stdout=StringIO(), stderr=StringIO())
 
     assert StockLevel.objects.get(location__code="WH-EAST", sku__code="NW-001").on_hand == 30
     assert StockMovement.objects.filter(sku__code="NW-001").order_by("id").last().on_hand_delta == -9
@@ -91,7 +90,7 @@ def test_unknown_substitute_and_duplicate_rows_are_reported_together(tmp_path):
     bad.write_text("code,name,uom,case_pack,unit_price,substitutes\nA,Alpha,each,1,1.00,ZZZ\nA,Alpha again,each,0,x,\n")
 
     with pytest.raises(CommandError) as excinfo:
-        call_command("import_catalog", skus=bad, stdout=open("/dev/null", "w"), stderr=open("/dev/null", "w"))
+        call_command("import_catalog", skus=bad, stdout=StringIO(), stderr=StringIO())
 
     text = str(excinfo.value)
     assert "skus.csv:2: unknown substitute SKU ZZZ" in text

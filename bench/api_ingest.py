@@ -1,0 +1,736 @@
+"""API intake benchmark: orders per second through POST /api/v1/orders/ under gunicorn, as a share
+of a "floor" (a bare Django view that INSERTs one row into the same database), plus database
+commits and queries per order.
+
+Run from the project root against a PostgreSQL server (the one `cat /tmp/testenv` names):
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/api_ingest.py
+    .venv/bin/python bench/api_ingest.py --seconds 10 --clients 4 --workers 2 --rounds 3 --lines 3
+    .venv/bin/python bench/api_ingest.py --profile     # also cProfile 50 in-process intake requests
+
+Our bar: at least 0.35 of the floor for a 3-line order with reservation, one database commit
+per order, and the same number of queries for a 1-line and a 50-line order.
+
+The database DATABASE_URL names is never touched: the script creates bench_api_ingest_<pid> on the
+same server, migrates it, seeds one partner (with an API token), one US location and 60 SKUs at
+12.50 with ample stock (so every order allocates and reserves at that one site), and creates the
+bench-only table bench_floor. It is dropped at the end, also on error, Ctrl-C and SIGTERM.
+
+gunicorn (sync workers) serves bench/floor_app.py on a free 127.0.0.1 port: the project's settings
+and URLs plus POST /bench/floor/. Throttling is lifted (PARTNER_THROTTLE_RATE) and DEBUG is off.
+
+The phases alternate intake, floor, intake, floor, ... (--rounds pairs). In each, --clients
+processes send back to back, each on its own http.client connection: for the intake, distinct
+orders (unique external_id and customer email, --lines lines of random SKUs, the partner's token);
+for the floor, one fixed JSON body. The first second is warm-up; then only 2xx answers that arrive
+within --seconds count. Anything else is counted and shown; the intake must answer 201 "allocated".
+
+Commits per order: xact_commit of the scratch database in pg_stat_database before and after each
+phase, divided by the 2xx answers of the phase (warm-up included). PostgreSQL counts every
+transaction there: read-only autocommit statements too (the token lookup, for one), and with
+CONN_MAX_AGE 0 two per new connection (backend start-up, Django's time zone set_config); the
+floor shows that overhead, and autovacuum adds a little. So the script also counts in-process,
+for one request, which transactions wrote. Queries per order come from Django's
+CaptureQueriesContext around one in-process request (django.test.Client, the whole middleware
+and DRF stack) for a 1-line, a --lines-line and a 50-line order; like assertNumQueries it counts
+Django's BEGIN/COMMIT markers and SAVEPOINTs, and the script shows how many of each.
+
+CONN_MAX_AGE (from the environment, 0 by default) moves the floor far more than the intake:
+with 0, every request of both phases opens a new PostgreSQL connection, which is most of the
+floor's cost. Quote the ratio with the CONN_MAX_AGE the summary prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import io
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "fulfillment.settings"
+
+import dj_database_url
+import psycopg
+from psycopg import sql
+
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
+BAR_RATIO = 0.35
+SKU_COUNT = 60
+STOCK_PER_SKU = 1_000_000
+UNIT_PRICE = "12.50"
+WIDE_ORDER_LINES = 50
+WARMUP_SECONDS = 1.0
+PROFILE_REQUESTS = 50
+INTAKE_PATH = "/api/v1/orders/"
+FLOOR_PATH = "/bench/floor/"
+FLOOR_TABLE_SQL = (
+    "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+)
+# The environment both gunicorn and the in-process requests run with.
+BENCH_ENVIRONMENT = {"PARTNER_THROTTLE_RATE": "1000000/min", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+SAMPLES_SHOWN = 3
+SAVEPOINT_PREFIXES = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+# PostgreSQL 15+ (PGSTAT_IDLE_INTERVAL is 10 s), with a margin.
+STATS_IDLE_FLUSH_SECONDS = 11.0
+
+
+# --- scratch database (as in bench/allocation.py) ----------------------------------------------
+
+
+def require_postgres(url: str) -> None:
+    if not url:
+        sys.exit("DATABASE_URL is not set; point it at a PostgreSQL server (see `cat /tmp/testenv`).")
+    if dj_database_url.parse(url)["ENGINE"] not in POSTGRES_ENGINES:
+        sys.exit(
+            "DATABASE_URL must be a PostgreSQL URL: this benchmark creates and drops its own database on that server. "
+            f"Got: {urlsplit(url).scheme}://..."
+        )
+
+
+def url_for_database(url: str, name: str) -> str:
+    """The same server, user and options, another database; in a scheme libpq understands."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
+
+
+class ScratchServer:
+    """CREATE and DROP DATABASE, and reading pg_stat_database, through a maintenance connection.
+
+    That connection is to another database, so its own statements never count in the scratch one's statistics.
+    """
+
+    def __init__(self, server_url: str) -> None:
+        try:
+            self.admin = psycopg.connect(url_for_database(server_url, "postgres"), autocommit=True)
+        except psycopg.OperationalError:
+            # No access to the maintenance database: the configured one can issue CREATE DATABASE too; its data is not touched.
+            self.admin = psycopg.connect(url_for_database(server_url, urlsplit(server_url).path.lstrip("/")), autocommit=True)
+        self.created: list[str] = []
+
+    def create(self, name: str) -> None:
+        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.created.append(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(self.created):
+            self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.created.clear()
+
+    def committed_transactions(self, database: str) -> int:
+        return self.admin.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [database]).fetchone()[0]
+
+    def connected_backends(self, database: str) -> int:
+        return self.admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database]).fetchone()[0]
+
+    def settled_committed_transactions(self, database: str) -> int:
+        """xact_commit once every backend has reported.
+
+        A backend reports its counts when it exits (CONN_MAX_AGE 0: after every request), or when idle, but
+        at most once a second and otherwise only after STATS_IDLE_FLUSH_SECONDS; so persistent connections are waited for.
+        """
+        started = time.monotonic()
+        previous = self.committed_transactions(database)
+        while True:
+            time.sleep(0.5)
+            current = self.committed_transactions(database)
+            waited_out_idle_flush = time.monotonic() - started > STATS_IDLE_FLUSH_SECONDS
+            if current == previous and (waited_out_idle_flush or not self.connected_backends(database)):
+                return current
+            previous = current
+
+    def version(self) -> str:
+        return self.admin.execute("SHOW server_version").fetchone()[0].split()[0]
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+def setup_django_on(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+
+
+def migrate_quietly() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def close_django_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
+
+
+# --- seeding --------------------------------------------------------------------------------
+
+
+def seed() -> tuple[str, list[str]]:
+    """One partner, one US location with ample stock of every SKU; gives (API token, SKU codes)."""
+    from django.db import connection
+
+    from fulfillment.actors import Actor
+    from inventory.models import Location, Sku
+    from inventory.services import stock_receive
+    from orders.services import partner_ensure
+
+    actor = Actor.job("bench")
+    location = Location.objects.create(code="BENCH-US", name="Bench site", country="US", ships_to=["US"], active=True)
+    skus = Sku.objects.bulk_create(
+        Sku(code=f"BENCH-{n:03d}", name=f"Bench product {n}", unit_price=Decimal(UNIT_PRICE), case_pack=12)
+        for n in range(1, SKU_COUNT + 1)
+    )
+    for sku in skus:
+        stock_receive(location_id=location.pk, sku_id=sku.pk, quantity=STOCK_PER_SKU, actor=actor, reference="bench")
+    _, token, _ = partner_ensure(code="bench", name="Bench storefront")
+    with connection.cursor() as cursor:
+        cursor.execute(FLOOR_TABLE_SQL)
+    return token, [sku.code for sku in skus]
+
+
+# --- request bodies -------------------------------------------------------------------------
+
+
+def order_body(external_id: str, email: str, sku_codes: list[str]) -> dict:
+    return {
+        "external_id": external_id,
+        "placed_at": datetime.now(UTC).isoformat(),
+        "currency": "USD",
+        "service_level": "standard",
+        "customer": {"name": "Ada Lovelace", "email": email, "tier": "standard"},
+        "shipping_address": {
+            "name": "Ada Lovelace", "line1": "1 Main St", "line2": "", "city": "Springfield", "region": "IL",
+            "postal_code": "62701", "country": "US",
+        },
+        "lines": [{"sku": code, "quantity": 1, "uom": "each", "unit_price": UNIT_PRICE} for code in sku_codes],
+    }
+
+
+def distinct_order_body(tag: str, number: int, sku_codes: list[str], lines: int, rng: random.Random) -> dict:
+    # A unique email too: the same customer, address and lines within a day would be held as a suspected duplicate.
+    return order_body(f"{tag}-{number}", f"{tag}-{number}@bench.example", rng.sample(sku_codes, lines))
+
+
+# --- load clients (separate processes) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    kind: str  # "intake" or "floor"
+    port: int
+    token: str
+    sku_codes: list[str]
+    lines: int
+    seconds: float
+    tag: str  # makes external ids unique across phases
+
+
+@dataclass
+class ClientTally:
+    measured_ok: int = 0
+    all_ok: int = 0  # warm-up and late answers included: what the database did work for
+    failures: Counter = field(default_factory=Counter)  # non-2xx status (or exception name) -> count
+    not_allocated: Counter = field(default_factory=Counter)  # 2xx intake answers whose order is not "allocated"
+    samples: list[str] = field(default_factory=list)
+
+    def merge(self, other: ClientTally) -> None:
+        self.measured_ok += other.measured_ok
+        self.all_ok += other.all_ok
+        self.failures.update(other.failures)
+        self.not_allocated.update(other.not_allocated)
+        self.samples.extend(other.samples[: max(0, SAMPLES_SHOWN - len(self.samples))])
+
+    def note_sample(self, text: str) -> None:
+        if len(self.samples) < SAMPLES_SHOWN:
+            self.samples.append(text[:500])
+
+
+def request_for(spec: PhaseSpec, client: int, number: int, rng: random.Random, floor_body: bytes) -> tuple[str, bytes, dict]:
+    if spec.kind == "floor":
+        return FLOOR_PATH, floor_body, {"Content-Type": "application/json"}
+    body = distinct_order_body(f"{spec.tag}-c{client}", number, spec.sku_codes, spec.lines, rng)
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {spec.token}"}
+    return INTAKE_PATH, json.dumps(body).encode(), headers
+
+
+def judge(spec: PhaseSpec, status: int, payload: bytes, tally: ClientTally) -> bool:
+    """True for a 2xx answer; anything unexpected is tallied and sampled."""
+    if not 200 <= status < 300:
+        tally.failures[str(status)] += 1
+        tally.note_sample(f"{spec.kind} {status}: {payload.decode(errors='replace')}")
+        return False
+    if spec.kind == "intake":
+        order_status = json.loads(payload).get("status")
+        if status != 201 or order_status != "allocated":
+            tally.not_allocated[f"{status}/{order_status}"] += 1
+            tally.note_sample(f"intake {status} status={order_status}: {payload.decode(errors='replace')}")
+    return True
+
+
+def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
+    rng = random.Random(f"{spec.tag}-{client}")
+    floor_body = json.dumps(order_body("floor", "floor@bench.example", spec.sku_codes[: spec.lines])).encode()
+    # gunicorn's sync workers close the connection after every answer; http.client then reconnects by itself.
+    connection = http.client.HTTPConnection("127.0.0.1", spec.port, timeout=60)
+    tally = ClientTally()
+    start_together.wait()
+    measure_from = time.monotonic() + WARMUP_SECONDS
+    stop_at = measure_from + spec.seconds
+    number = 0
+    while time.monotonic() < stop_at:
+        number += 1
+        path, body, headers = request_for(spec, client, number, rng, floor_body)
+        try:
+            connection.request("POST", path, body, headers)
+            response = connection.getresponse()
+            status, payload = response.status, response.read()
+        except (OSError, http.client.HTTPException) as error:
+            tally.failures[type(error).__name__] += 1
+            tally.note_sample(f"{spec.kind} {type(error).__name__}: {error}")
+            connection.close()
+            continue
+        if judge(spec, status, payload, tally):
+            tally.all_ok += 1
+            if measure_from <= time.monotonic() <= stop_at:
+                tally.measured_ok += 1
+    connection.close()
+    results.put(tally)
+
+
+def run_clients(spec: PhaseSpec, clients: int) -> ClientTally:
+    # spawn, not fork: the parent holds Django and PostgreSQL connections a forked child must not share.
+    context = multiprocessing.get_context("spawn")
+    start_together, results = context.Barrier(clients), context.Queue()
+    processes = [context.Process(target=run_client, args=(spec, n, start_together, results), daemon=True) for n in range(clients)]
+    for process in processes:
+        process.start()
+    try:
+        total = ClientTally()
+        for _ in processes:
+            total.merge(results.get(timeout=spec.seconds + WARMUP_SECONDS + 120))
+        for process in processes:
+            process.join()
+        return total
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+
+# --- gunicorn ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Gunicorn:
+    def __init__(self, workers: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        command = [
+            sys.executable, "-m", "gunicorn", "bench.floor_app:application", "--chdir", str(PROJECT_ROOT),
+            "--worker-class", "sync", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
+            "--timeout", "120", "--log-level", "warning",
+        ]
+        self.log = open(log_path, "wb")  # noqa: SIM115 - gunicorn writes to it until stop() closes it
+        # os.environ already holds the scratch DATABASE_URL and BENCH_ENVIRONMENT.
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+
+    def wait_until_serving(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, characters: int = 3000) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-characters:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # graceful: the master stops its workers
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+# --- in-process measurements ----------------------------------------------------------------
+
+
+class TransactionTally:
+    """Counts a request's database transactions: autocommit statements and committed atomic blocks, and which wrote."""
+
+    WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE")
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.autocommit_statements = self.autocommit_writes = 0
+        self.commits = self.writing_commits = 0
+        self.block_wrote = False
+
+    def is_write(self, statement: str) -> bool:
+        text = statement.lstrip().upper()
+        return text.startswith(self.WRITE_PREFIXES) or " FOR UPDATE" in text
+
+    def __call__(self, execute, statement, params, many, context):
+        if self.connection.in_atomic_block:
+            self.block_wrote |= self.is_write(statement)
+        else:
+            self.autocommit_statements += 1
+            self.autocommit_writes += self.is_write(statement)
+        return execute(statement, params, many, context)
+
+    def count_commit(self, commit):
+        def counted_commit():
+            self.commits += 1
+            self.writing_commits += self.block_wrote
+            self.block_wrote = False
+            return commit()
+
+        return counted_commit
+
+    @property
+    def transactions(self) -> int:
+        return self.autocommit_statements + self.commits
+
+    @property
+    def writing_transactions(self) -> int:
+        return self.autocommit_writes + self.writing_commits
+
+
+@dataclass
+class RequestCost:
+    lines: int
+    status: str
+    queries: int  # as CaptureQueriesContext (and assertNumQueries) count them
+    transaction_markers: int  # Django's BEGIN/COMMIT entries among them
+    savepoint_statements: int  # SAVEPOINT / RELEASE SAVEPOINT among them
+    transactions: int
+    writing_transactions: int
+
+    @property
+    def other_statements(self) -> int:
+        return self.queries - self.transaction_markers - self.savepoint_statements
+
+
+def api_client(token: str):
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+
+
+def post_order(client, body: dict):
+    return client.post(INTAKE_PATH, data=json.dumps(body), content_type="application/json")
+
+
+def measure_request(token: str, sku_codes: list[str], lines: int, tag: str) -> RequestCost:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, rng = api_client(token), random.Random(tag)
+    post_order(client, distinct_order_body(f"{tag}-warm", 0, sku_codes, lines, rng))  # first-request caches out of the way
+    body = distinct_order_body(tag, 1, sku_codes, lines, rng)
+    tally = TransactionTally(connection)
+    connection.commit = tally.count_commit(connection.commit)
+    try:
+        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(tally):
+            response = post_order(client, body)
+    finally:
+        del connection.commit  # back to the class's method
+    statements = [query["sql"].lstrip().upper() for query in captured.captured_queries]
+    return RequestCost(
+        lines=lines,
+        status=f"{response.status_code}/{response.json().get('status')}",
+        queries=len(statements),
+        transaction_markers=sum(text in ("BEGIN", "COMMIT", "ROLLBACK") for text in statements),
+        savepoint_statements=sum(text.startswith(SAVEPOINT_PREFIXES) for text in statements),
+        transactions=tally.transactions,
+        writing_transactions=tally.writing_transactions,
+    )
+
+
+@dataclass
+class RequestTime:
+    wall_ms: float
+    database_ms: float  # inside cursor.execute: round trip, server time and the driver's own work
+
+
+class DatabaseTimer:
+    """An execute_wrapper that adds up the time spent inside cursor.execute."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def __call__(self, execute, statement, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            self.total += time.perf_counter() - started
+
+
+def time_requests(token: str, sku_codes: list[str], lines: int, count: int = 30) -> RequestTime:
+    """Median time of one in-process intake request, one at a time, and how much of it is spent in database calls."""
+    from django.db import connection
+
+    client, rng = api_client(token), random.Random("timing")
+    walls, database = [], []
+    for number in range(count):
+        database_seconds = DatabaseTimer()
+        started = time.perf_counter()
+        with connection.execute_wrapper(database_seconds):
+            post_order(client, distinct_order_body("timing", number, sku_codes, lines, rng))
+        walls.append(time.perf_counter() - started)
+        database.append(database_seconds.total)
+    return RequestTime(statistics.median(walls) * 1000, statistics.median(database) * 1000)
+
+
+def profile_intake(token: str, sku_codes: list[str], lines: int) -> str:
+    client, rng = api_client(token), random.Random("profile")
+    bodies = [distinct_order_body("profile", n, sku_codes, lines, rng) for n in range(PROFILE_REQUESTS + 1)]
+    post_order(client, bodies.pop())
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for body in bodies:
+        post_order(client, body)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    out.write(f"cProfile of {PROFILE_REQUESTS} in-process {lines}-line intake requests, by cumulative time:\n")
+    stats.sort_stats("cumulative").print_stats(30)
+    out.write("by own time:\n")
+    stats.sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
+def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[RequestCost], RequestTime]:
+    costs = [measure_request(token, sku_codes, lines, f"cost{lines}") for lines in sorted({1, args.lines, WIDE_ORDER_LINES})]
+    for cost in costs:
+        print(
+            f"in-process {cost.lines}-line order: {cost.status}, {cost.queries} queries ({cost.transaction_markers} "
+            f"BEGIN/COMMIT, {cost.savepoint_statements} savepoint, {cost.other_statements} other), "
+            f"{cost.transactions} transactions ({cost.writing_transactions} writing)",
+            flush=True,
+        )
+    timing = time_requests(token, sku_codes, args.lines)
+    print(
+        f"in-process {args.lines}-line order, one at a time: {timing.wall_ms:.1f} ms median, "
+        f"{timing.database_ms:.1f} ms of it in database calls",
+        flush=True,
+    )
+    if args.profile:
+        print(profile_intake(token, sku_codes, args.lines), flush=True)
+    return costs, timing
+
+
+# --- phases and reporting ---------------------------------------------------------------------
+
+
+@dataclass
+class PhaseResult:
+    kind: str
+    seconds: float
+    tally: ClientTally
+    commits: int
+
+    @property
+    def per_second(self) -> float:
+        return self.tally.measured_ok / self.seconds
+
+    @property
+    def commits_per_answer(self) -> float:
+        return self.commits / self.tally.all_ok if self.tally.all_ok else float("nan")
+
+
+def run_phase(kind: str, round_number: int, args, port: int, token: str, sku_codes: list[str]) -> ClientTally:
+    spec = PhaseSpec(kind, port, token, sku_codes, args.lines, args.seconds, tag=f"r{round_number}{kind[0]}")
+    return run_clients(spec, args.clients)
+
+
+def print_phase(round_number: int, result: PhaseResult) -> None:
+    tally = result.tally
+    print(
+        f"round {round_number} {result.kind:<6} {result.per_second:8.1f}/s  "
+        f"({tally.measured_ok} measured, {tally.all_ok} in all, {result.commits_per_answer:.2f} commits each)"
+        + (f"  non-2xx {dict(tally.failures)}" if tally.failures else "")
+        + (f"  not allocated {dict(tally.not_allocated)}" if tally.not_allocated else ""),
+        flush=True,
+    )
+    for sample in tally.samples:
+        print(f"    {sample}")
+
+
+def run_rounds(
+    args, server: ScratchServer, database: str, port: int, token: str, sku_codes: list[str]
+) -> list[tuple[PhaseResult, PhaseResult]]:
+    """intake, floor, intake, floor, ...; each phase's commits are the change in xact_commit across it."""
+    rounds = []
+    committed = server.settled_committed_transactions(database)
+    for round_number in range(1, args.rounds + 1):
+        pair = []
+        for kind in ("intake", "floor"):
+            tally = run_phase(kind, round_number, args, port, token, sku_codes)
+            committed_after = server.settled_committed_transactions(database)
+            result = PhaseResult(kind, args.seconds, tally, committed_after - committed)
+            committed = committed_after
+            print_phase(round_number, result)
+            pair.append(result)
+        rounds.append(tuple(pair))
+    return rounds
+
+
+def summarize(
+    args, rounds: list[tuple[PhaseResult, PhaseResult]], costs: list[RequestCost], timing: RequestTime, environment: str
+) -> str:
+    ratios = [intake.per_second / floor.per_second for intake, floor in rounds]
+    median_ratio = statistics.median(ratios)
+    intakes, floors = [pair[0] for pair in rounds], [pair[1] for pair in rounds]
+    non_2xx = sum(sum(phase.tally.failures.values()) for phase in intakes + floors)
+    not_allocated = sum(sum(phase.tally.not_allocated.values()) for phase in intakes)
+    intake_commits = sum(p.commits for p in intakes) / max(1, sum(p.tally.all_ok for p in intakes))
+    floor_commits = sum(p.commits for p in floors) / max(1, sum(p.tally.all_ok for p in floors))
+    by_lines = {cost.lines: cost for cost in costs}
+    one, wide, usual = by_lines[1], by_lines[WIDE_ORDER_LINES], by_lines[args.lines]
+    verdict = {True: "met", False: "NOT met"}
+    lines = [
+        (
+            f"API intake vs floor ({args.lines}-line orders, {args.clients} clients, gunicorn {args.workers} sync workers, "
+            f"{args.seconds:g} s per phase after {WARMUP_SECONDS:g} s warm-up)"
+        ),
+        "round  intake/s  floor/s  ratio",
+        *(
+            f"{n:>5}  {intake.per_second:8.1f}  {floor.per_second:7.1f}  {ratio:5.2f}"
+            for n, ((intake, floor), ratio) in enumerate(zip(rounds, ratios, strict=True), 1)
+        ),
+        f"median ratio {median_ratio:.2f} (bar {BAR_RATIO}: {verdict[median_ratio >= BAR_RATIO]})",
+        (
+            "commits per request (pg_stat_database xact_commit, read-only statements and connection setup included): "
+            f"intake {intake_commits:.2f}, floor {floor_commits:.2f}"
+        ),
+        (
+            f"transactions per order in-process ({args.lines} lines): {usual.transactions}, of which writing "
+            f"{usual.writing_transactions} (bar 1: {verdict[usual.writing_transactions == 1]})"
+        ),
+        (
+            f"queries per order: 1 line {one.queries}, {WIDE_ORDER_LINES} lines {wide.queries}"
+            + (f", {args.lines} lines {usual.queries}" if args.lines not in (1, WIDE_ORDER_LINES) else "")
+            + f" (bar equal: {verdict[one.queries == wide.queries]}); of the {usual.queries}: "
+            f"{usual.transaction_markers} BEGIN/COMMIT, {usual.savepoint_statements} savepoint, {usual.other_statements} other"
+        ),
+        (
+            f"in-process, one at a time: {timing.wall_ms:.1f} ms per {args.lines}-line order, "
+            f"{timing.database_ms:.1f} ms of it in database calls"
+        ),
+        f"non-2xx answers: {non_2xx}; 2xx intake answers not 201/allocated: {not_allocated}",
+        environment,
+    ]
+    return "\n".join(lines)
+
+
+def environment_line(server: ScratchServer) -> str:
+    import gunicorn
+    from django.conf import settings
+
+    return (
+        f"PostgreSQL {server.version()}, Python {platform.python_version()}, gunicorn {gunicorn.__version__}, "
+        f"{os.cpu_count()} CPU(s), CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}"
+    )
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase (default 10)")
+    parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="intake/floor pairs (default 3)")
+    parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
+    parser.add_argument("--profile", action="store_true", help=f"also cProfile {PROFILE_REQUESTS} in-process intake requests")
+    args = parser.parse_args()
+    if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:
+        parser.error("--seconds, --clients, --workers, --rounds and --lines must be positive")
+    if args.lines > SKU_COUNT:
+        parser.error(f"--lines can be at most {SKU_COUNT} (the seeded SKUs)")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    # A plain kill would skip the finally below and leave gunicorn and the scratch database behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    server_url = os.environ.get("DATABASE_URL", "")
+    require_postgres(server_url)
+    os.environ.update(BENCH_ENVIRONMENT)
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
+    database = f"bench_api_ingest_{os.getpid()}"
+    server, gunicorn = ScratchServer(server_url), None
+    try:
+        server.create(database)
+        setup_django_on(url_for_database(server_url, database))
+        print(f"migrating and seeding scratch database {database}", file=sys.stderr, flush=True)
+        migrate_quietly()
+        token, sku_codes = seed()
+        costs, timing = measure_in_process(args, token, sku_codes)
+        environment = environment_line(server)
+        close_django_connections()  # so this process's statements are all counted before the first phase
+        with tempfile.TemporaryDirectory(prefix="bench_api_ingest_") as scratch_dir:
+            gunicorn = Gunicorn(args.workers, Path(scratch_dir) / "gunicorn.log")
+            gunicorn.wait_until_serving()
+            rounds = run_rounds(args, server, database, gunicorn.port, token, sku_codes)
+            gunicorn.stop()
+        print()
+        print(summarize(args, rounds, costs, timing, environment))
+    finally:
+        if gunicorn is not None:
+            gunicorn.stop()
+        if "django.db" in sys.modules:
+            close_django_connections()
+        server.drop_all()
+        server.close()
+
+
+if __name__ == "__main__":
+    main()

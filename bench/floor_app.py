@@ -1,0 +1,50 @@
+"""WSGI app for bench/api_ingest.py: the project's URLs plus a bare "floor" view.
+
+Serve it with gunicorn from the project root (api_ingest.py does this for you):
+
+    DATABASE_URL=postgres://.../scratch_db .venv/bin/gunicorn bench.floor_app:application
+
+POST /bench/floor/ takes a JSON body and stores it with one INSERT into the bench-only
+table bench_floor (api_ingest.py creates it in its scratch database), answering 201 {"id": ...}.
+It passes through the same middleware as the API, so the difference between the two is what
+the order intake itself costs. Settings are the project's own, except for ROOT_URLCONF.
+"""
+
+import json
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment.settings")
+application = get_wsgi_application()
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+# Changed after setup rather than in a settings module of its own, so every other setting stays
+# exactly what fulfillment.settings makes of the environment; URLs are resolved at the first request.
+settings.ROOT_URLCONF = __name__
+
+
+@csrf_exempt
+@require_POST
+def floor(request):
+    try:
+        json.loads(request.body)
+    except ValueError:
+        return HttpResponseBadRequest("expected a JSON body")
+    # Django's default autocommit: this INSERT is the request's only statement and only commit.
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_floor (body) VALUES (%s) RETURNING id", [request.body.decode()])
+        (row_id,) = cursor.fetchone()
+    return JsonResponse({"id": row_id}, status=201)
+
+
+urlpatterns = [
+    path("bench/floor/", floor, name="bench-floor"),
+    path("", include("fulfillment.urls")),
+]
