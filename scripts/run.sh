@@ -14,11 +14,13 @@ mkdir -p "$VAR"
 $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 
-# Worker and beat as two processes: an embedded beat (-B) can hang the worker's warm shutdown.
+# Worker and beat as two processes (an embedded beat, -B, can hang the worker's warm shutdown),
+# each in a session of its own: Ctrl-C must reach only this script, which then stops the worker
+# itself. A TERM that also hit the worker's pool children directly could leave it waiting for them.
 pids=()
-.venv/bin/celery -A fulfillment worker --loglevel=INFO --concurrency=2 >"$VAR/celery-worker.log" 2>&1 &
+setsid .venv/bin/celery -A fulfillment worker --loglevel=INFO --concurrency=2 >"$VAR/celery-worker.log" 2>&1 &
 pids+=($!)
-.venv/bin/celery -A fulfillment beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/celery-beat.log" 2>&1 &
+setsid .venv/bin/celery -A fulfillment beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/celery-beat.log" 2>&1 &
 pids+=($!)
 
 stop_all() {
