@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from fulfillment.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import BusinessCalendar, ExceptionEvent, ExceptionType, FulfillmentException, Holiday, Presence, Queue, SlaPolicy
 
 
@@ -54,19 +56,13 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     list_select_related = ["exception_type", "escalation_queue", "calendar"]
 
 
-class ExceptionEventInline(admin.TabularInline):
+class ExceptionEventInline(ReadOnlyInline):
     model = ExceptionEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "kind", "action", "from_status", "to_status", "actor", "note", "operator_minutes"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(FulfillmentException)
-class FulfillmentExceptionAdmin(admin.ModelAdmin):
+class FulfillmentExceptionAdmin(ReadOnlyAdmin):
     """Read-only: exceptions change through the governed actions of the pages, which audit them."""
 
     list_display = ["id", "type", "status", "priority", "queue", "owner", "order", "due_at", "escalated", "occurrences"]
@@ -76,29 +72,11 @@ class FulfillmentExceptionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [ExceptionEventInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ExceptionEvent)
-class ExceptionEventAdmin(admin.ModelAdmin):
+class ExceptionEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "exception", "kind", "action", "actor", "operator_minutes"]
     list_filter = ["kind", "action"]
     search_fields = ["actor", "note", "exception__summary"]
     list_select_related = ["exception"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -17,10 +17,12 @@ from .business_time import WorkingCalendar
 
 
 class Priority(models.TextChoices):
-    P1 = "P1", "P1"
-    P2 = "P2", "P2"
-    P3 = "P3", "P3"
-    P4 = "P4", "P4"
+    """Of exceptions and of orders alike."""
+
+    P1 = "P1", "P1 — critical"
+    P2 = "P2", "P2 — high"
+    P3 = "P3", "P3 — normal"
+    P4 = "P4", "P4 — low"
 
 
 class Stage(models.TextChoices):

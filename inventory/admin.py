@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from fulfillment.admin import ReadOnlyAdmin
+
 from .models import Location, Sku, StockLevel, StockMovement
 
 
@@ -37,7 +39,7 @@ class StockLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin):
     """The ledger is append-only: it can be read and searched, not edited."""
 
     list_display = ["at", "kind", "sku", "location", "quantity", "on_hand_delta", "reserved_delta", "picked_delta", "reference", "actor", "source_system"]
@@ -45,12 +47,3 @@ class StockMovementAdmin(admin.ModelAdmin):
     search_fields = ["sku__code", "reference", "actor", "reason"]
     list_select_related = ["sku", "location"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

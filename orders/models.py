@@ -6,14 +6,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from exceptions.models import OPEN_STATUSES
-
-
-class Priority(models.TextChoices):
-    P1 = "P1", "P1 — critical"
-    P2 = "P2", "P2 — high"
-    P3 = "P3", "P3 — normal"
-    P4 = "P4", "P4 — low"
+from exceptions.models import OPEN_STATUSES, Priority
 
 
 class ServiceLevel(models.TextChoices):

@@ -5,6 +5,8 @@ from orders.models import Order, OrderStatus
 from tests.factories import user_with_role
 from tests.orders.test_split_approval import network, proposed_split  # noqa: F401 - the network fixture
 
+from .conftest import sign_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -12,10 +14,7 @@ def test_customer_service_approves_a_split_without_a_reload_and_the_order_shows_
     user_with_role("sam", Role.CUSTOMER_SERVICE, "customer-service")
     order, _ = proposed_split(network)
     other, _ = proposed_split(network)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "sam")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
+    sign_in(page, live_server, "sam")
     page.goto(f"{live_server.url}/approvals/splits/")
     page.evaluate("window.__sameDocument = true")
     row = page.locator(f"#split-{order.pk}")

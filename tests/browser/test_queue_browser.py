@@ -4,6 +4,8 @@ from exceptions.models import ExceptionEvent, FulfillmentException, Queue
 from fulfillment.roles import Role
 from tests.factories import raise_on_order, user_with_role
 
+from .conftest import sign_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -65,10 +67,6 @@ def manual_queues():
 
 
 def sign_in_and_open_team_tab(page, live_server):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "carla")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/queues/")
+    sign_in(page, live_server, "carla")
     page.click("text=My teams")
     page.wait_for_url("**/queues/?tab=team")
