@@ -31,26 +31,30 @@ import math
 import os
 import platform
 import random
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "fulfillment.settings"
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
+from bench.scratch import (
+    ScratchServer,
+    close_django_connections,
+    exit_on_sigterm,
+    migrate_quietly,
+    point_django_at,
+    require_postgres,
+    setup_django_on,
+    url_for_database,
+)
+
 SKU_COUNT = 200
 SEED = 20240601
 # Each SKU is kept at about this share of the locations, so a 3-line order does not always find one site holding all of it.
@@ -65,85 +69,6 @@ PROGRESS_EVERY = 100
 OUTCOMES = ("single", "split", "split_pending", "backorder")
 
 progress_console = Console(stderr=True)
-
-
-# --- scratch databases ----------------------------------------------------------------------
-
-
-def require_postgres(url: str) -> None:
-    if not url:
-        sys.exit("DATABASE_URL is not set; point it at a PostgreSQL server (see `cat /tmp/testenv` or scripts/test-services.sh).")
-    if dj_database_url.parse(url)["ENGINE"] not in POSTGRES_ENGINES:
-        sys.exit(
-            "DATABASE_URL must be a PostgreSQL URL: this benchmark creates and drops its own database on that server. "
-            f"Got: {urlsplit(url).scheme}://..."
-        )
-
-
-def url_for_database(url: str, name: str) -> str:
-    """The same server, user and options, another database; in a scheme libpq understands."""
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
-
-
-class ScratchServer:
-    """CREATE and DROP DATABASE on the server of DATABASE_URL, through a maintenance connection."""
-
-    def __init__(self, server_url: str) -> None:
-        try:
-            self.admin = psycopg.connect(url_for_database(server_url, "postgres"), autocommit=True)
-        except psycopg.OperationalError:
-            # No access to the maintenance database: the configured one can issue CREATE DATABASE too; its data is not touched.
-            self.admin = psycopg.connect(url_for_database(server_url, urlsplit(server_url).path.lstrip("/")), autocommit=True)
-        self.created: list[str] = []
-
-    def create(self, name: str, template: str | None = None) -> None:
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        self.admin.execute(statement)
-        self.created.append(name)
-
-    def drop(self, name: str) -> None:
-        self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if name in self.created:
-            self.created.remove(name)
-
-    def drop_all(self) -> None:
-        for name in reversed(list(self.created)):
-            self.drop(name)
-
-    def version(self) -> str:
-        return self.admin.execute("SHOW server_version").fetchone()[0].split()[0]
-
-    def close(self) -> None:
-        self.admin.close()
-
-
-def setup_django_on(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
-
-
-def migrate_quietly() -> None:
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def point_django_at(database: str) -> None:
-    from django.db import connection
-
-    connection.close()
-    connection.settings_dict["NAME"] = database
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    connections.close_all()
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -375,14 +300,12 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 def main() -> None:
     args = parse_args()
-    # A plain kill would skip the finally below and leave the scratch databases behind.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_sigterm()  # so a plain kill, too, drops the scratch databases
     server_url = os.environ.get("DATABASE_URL", "")
     require_postgres(server_url)
     started = time.perf_counter()
     template, run_database = f"bench_allocation_{os.getpid()}", f"bench_allocation_{os.getpid()}_run"
-    server = ScratchServer(server_url)
-    try:
+    with ScratchServer(server_url) as server:  # drops both on the way out, also on error, Ctrl-C and SIGTERM
         server.create(template)
         setup_django_on(url_for_database(server_url, template))
         progress_console.print(f"migrating scratch database {template}")
@@ -391,11 +314,6 @@ def main() -> None:
         print()
         print(format_table(results))
         print(environment_line(server, time.perf_counter() - started))
-    finally:
-        if "django.db" in sys.modules:
-            close_django_connections()
-        server.drop_all()
-        server.close()
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ import platform
 import pstats
 import random
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
@@ -65,17 +64,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "fulfillment.settings"
 
-import dj_database_url
-import psycopg
-from psycopg import sql
+from bench.scratch import (
+    ScratchServer,
+    close_django_connections,
+    exit_on_sigterm,
+    migrate_quietly,
+    require_postgres,
+    setup_django_on,
+    url_for_database,
+)
 
-POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
 BAR_RATIO = 0.35
 SKU_COUNT = 60
 STOCK_PER_SKU = 1_000_000
@@ -96,47 +98,11 @@ SAVEPOINT_PREFIXES = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 STATS_IDLE_FLUSH_SECONDS = 11.0
 
 
-# --- scratch database (as in bench/allocation.py) ----------------------------------------------
+# --- scratch database statistics -------------------------------------------------------------
 
 
-def require_postgres(url: str) -> None:
-    if not url:
-        sys.exit("DATABASE_URL is not set; point it at a PostgreSQL server (see `cat /tmp/testenv`).")
-    if dj_database_url.parse(url)["ENGINE"] not in POSTGRES_ENGINES:
-        sys.exit(
-            "DATABASE_URL must be a PostgreSQL URL: this benchmark creates and drops its own database on that server. "
-            f"Got: {urlsplit(url).scheme}://..."
-        )
-
-
-def url_for_database(url: str, name: str) -> str:
-    """The same server, user and options, another database; in a scheme libpq understands."""
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
-
-
-class ScratchServer:
-    """CREATE and DROP DATABASE, and reading pg_stat_database, through a maintenance connection.
-
-    That connection is to another database, so its own statements never count in the scratch one's statistics.
-    """
-
-    def __init__(self, server_url: str) -> None:
-        try:
-            self.admin = psycopg.connect(url_for_database(server_url, "postgres"), autocommit=True)
-        except psycopg.OperationalError:
-            # No access to the maintenance database: the configured one can issue CREATE DATABASE too; its data is not touched.
-            self.admin = psycopg.connect(url_for_database(server_url, urlsplit(server_url).path.lstrip("/")), autocommit=True)
-        self.created: list[str] = []
-
-    def create(self, name: str) -> None:
-        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self.created.append(name)
-
-    def drop_all(self) -> None:
-        for name in reversed(self.created):
-            self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        self.created.clear()
+class StatsServer(ScratchServer):
+    """The scratch server, also reading pg_stat_database and pg_stat_activity through its maintenance connection."""
 
     def committed_transactions(self, database: str) -> int:
         return self.admin.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [database]).fetchone()[0]
@@ -159,31 +125,6 @@ class ScratchServer:
             if current == previous and (waited_out_idle_flush or not self.connected_backends(database)):
                 return current
             previous = current
-
-    def version(self) -> str:
-        return self.admin.execute("SHOW server_version").fetchone()[0].split()[0]
-
-    def close(self) -> None:
-        self.admin.close()
-
-
-def setup_django_on(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
-
-
-def migrate_quietly() -> None:
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    connections.close_all()
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -602,7 +543,7 @@ def print_phase(round_number: int, result: PhaseResult) -> None:
 
 
 def run_rounds(
-    args, server: ScratchServer, database: str, port: int, token: str, sku_codes: list[str]
+    args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]
 ) -> list[tuple[PhaseResult, PhaseResult]]:
     """intake, floor, intake, floor, ...; each phase's commits are the change in xact_commit across it."""
     rounds = []
@@ -699,37 +640,33 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    # A plain kill would skip the finally below and leave gunicorn and the scratch database behind.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_sigterm()  # so a plain kill, too, stops gunicorn and drops the scratch database
     server_url = os.environ.get("DATABASE_URL", "")
     require_postgres(server_url)
     os.environ.update(BENCH_ENVIRONMENT)
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
     database = f"bench_api_ingest_{os.getpid()}"
-    server, gunicorn = ScratchServer(server_url), None
-    try:
-        server.create(database)
-        setup_django_on(url_for_database(server_url, database))
-        print(f"migrating and seeding scratch database {database}", file=sys.stderr, flush=True)
-        migrate_quietly()
-        token, sku_codes = seed()
-        costs, timing = measure_in_process(args, token, sku_codes)
-        environment = environment_line(server)
-        close_django_connections()  # so this process's statements are all counted before the first phase
-        with tempfile.TemporaryDirectory(prefix="bench_api_ingest_") as scratch_dir:
-            gunicorn = Gunicorn(args.workers, Path(scratch_dir) / "gunicorn.log")
-            gunicorn.wait_until_serving()
-            rounds = run_rounds(args, server, database, gunicorn.port, token, sku_codes)
-            gunicorn.stop()
-        print()
-        print(summarize(args, rounds, costs, timing, environment))
-    finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        if "django.db" in sys.modules:
-            close_django_connections()
-        server.drop_all()
-        server.close()
+    gunicorn = None
+    with StatsServer(server_url) as server:  # drops the database on the way out, after gunicorn is stopped below
+        try:
+            server.create(database)
+            setup_django_on(url_for_database(server_url, database))
+            print(f"migrating and seeding scratch database {database}", file=sys.stderr, flush=True)
+            migrate_quietly()
+            token, sku_codes = seed()
+            costs, timing = measure_in_process(args, token, sku_codes)
+            environment = environment_line(server)
+            close_django_connections()  # so this process's statements are all counted before the first phase
+            with tempfile.TemporaryDirectory(prefix="bench_api_ingest_") as scratch_dir:
+                gunicorn = Gunicorn(args.workers, Path(scratch_dir) / "gunicorn.log")
+                gunicorn.wait_until_serving()
+                rounds = run_rounds(args, server, database, gunicorn.port, token, sku_codes)
+                gunicorn.stop()
+            print()
+            print(summarize(args, rounds, costs, timing, environment))
+        finally:
+            if gunicorn is not None:
+                gunicorn.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand as `python bench/<name>.py` from the project root (see bench/README.md)."""

@@ -1,0 +1,128 @@
+"""Scratch databases for the benchmarks: created on the PostgreSQL server DATABASE_URL names, dropped at the end.
+
+The database DATABASE_URL names is never touched. A benchmark's main() does:
+
+    exit_on_sigterm()
+    server_url = os.environ.get("DATABASE_URL", "")
+    require_postgres(server_url)
+    with ScratchServer(server_url) as server:
+        server.create(name)
+        setup_django_on(url_for_database(server_url, name))
+        migrate_quietly()
+        ...
+
+Leaving the with block, normally, on error, on Ctrl-C (KeyboardInterrupt) or on SIGTERM (see
+exit_on_sigterm), closes Django's connections and drops every database the server created.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Self
+from urllib.parse import urlsplit, urlunsplit
+
+import dj_database_url
+import psycopg
+from psycopg import sql
+
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit: a plain kill would skip the cleanup in finally blocks and with statements."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def require_postgres(url: str) -> None:
+    if not url:
+        sys.exit("DATABASE_URL is not set; point it at a PostgreSQL server (see `cat /tmp/testenv` or scripts/test-services.sh).")
+    if dj_database_url.parse(url)["ENGINE"] not in POSTGRES_ENGINES:
+        sys.exit(
+            "DATABASE_URL must be a PostgreSQL URL: this benchmark creates and drops its own database on that server. "
+            f"Got: {urlsplit(url).scheme}://..."
+        )
+
+
+def url_for_database(url: str, name: str) -> str:
+    """The same server, user and options, another database; in a scheme libpq understands."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
+
+
+class ScratchServer:
+    """CREATE and DROP DATABASE on the server of DATABASE_URL, through a maintenance connection.
+
+    That connection is to another database than the scratch ones, so its own statements never count in their statistics.
+    As a context manager it closes Django's connections, drops every database it created and closes itself on exit.
+    """
+
+    def __init__(self, server_url: str) -> None:
+        try:
+            self.admin = psycopg.connect(url_for_database(server_url, "postgres"), autocommit=True)
+        except psycopg.OperationalError:
+            # No access to the maintenance database: the configured one can issue CREATE DATABASE too; its data is not touched.
+            self.admin = psycopg.connect(url_for_database(server_url, urlsplit(server_url).path.lstrip("/")), autocommit=True)
+        self.created: list[str] = []
+
+    def create(self, name: str, template: str | None = None) -> None:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self.admin.execute(statement)
+        self.created.append(name)
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if name in self.created:
+            self.created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(list(self.created)):
+            self.drop(name)
+
+    def version(self) -> str:
+        return self.admin.execute("SHOW server_version").fetchone()[0].split()[0]
+
+    def close(self) -> None:
+        self.admin.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if "django.db" in sys.modules:
+                close_django_connections()
+            self.drop_all()
+        finally:
+            self.close()
+
+
+def setup_django_on(database_url: str) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fulfillment.settings"
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+
+
+def migrate_quietly() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def point_django_at(database: str) -> None:
+    """Django's default connection, closed, to reconnect to another database on the same server."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = database
+
+
+def close_django_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
