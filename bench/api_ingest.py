@@ -485,6 +485,17 @@ def profile_intake(token: str, sku_codes: list[str], lines: int) -> str:
     return out.getvalue()
 
 
+def statements_of_one_request(token: str, sku_codes: list[str], lines: int) -> str:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, rng = api_client(token), random.Random("statements")
+    with CaptureQueriesContext(connection) as captured:
+        post_order(client, distinct_order_body("statements", 1, sku_codes, lines, rng))
+    shown = [f"{number:3d} {query['time']:>6}s  {query['sql'][:160]}" for number, query in enumerate(captured.captured_queries, 1)]
+    return f"statements of one in-process {lines}-line intake request:\n" + "\n".join(shown)
+
+
 def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[RequestCost], RequestTime]:
     costs = [measure_request(token, sku_codes, lines, f"cost{lines}") for lines in sorted({1, args.lines, WIDE_ORDER_LINES})]
     for cost in costs:
@@ -500,6 +511,8 @@ def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[Req
         f"{timing.database_ms:.1f} ms of it in database calls",
         flush=True,
     )
+    if args.queries:
+        print(statements_of_one_request(token, sku_codes, args.lines), flush=True)
     if args.profile:
         print(profile_intake(token, sku_codes, args.lines), flush=True)
     return costs, timing
@@ -630,6 +643,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="intake/floor pairs (default 3)")
     parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
     parser.add_argument("--profile", action="store_true", help=f"also cProfile {PROFILE_REQUESTS} in-process intake requests")
+    parser.add_argument("--queries", action="store_true", help="also print the statements of one in-process --lines-line intake request")
+    parser.add_argument("--in-process-only", action="store_true", help="measure in process only: no gunicorn phases")
     args = parser.parse_args()
     if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:
         parser.error("--seconds, --clients, --workers, --rounds and --lines must be positive")
@@ -655,6 +670,8 @@ def main() -> None:
             migrate_quietly()
             token, sku_codes = seed()
             costs, timing = measure_in_process(args, token, sku_codes)
+            if args.in_process_only:
+                return
             environment = environment_line(server)
             close_django_connections()  # so this process's statements are all counted before the first phase
             with tempfile.TemporaryDirectory(prefix="bench_api_ingest_") as scratch_dir:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -67,6 +68,20 @@ def api_exception_handler(exc, context):
         message, fields = str(exc.detail), None
     headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
     return error_response(code, message, response.status_code, fields=fields, headers=headers)
+
+
+class PartnerTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, reading the token, its user and the user's partner in one query."""
+
+    def authenticate_credentials(self, key):
+        model = self.get_model()
+        try:
+            token = model.objects.select_related("user__partner").get(key=key)
+        except model.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return (token.user, token)
 
 
 class Pagination(PageNumberPagination):

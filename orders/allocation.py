@@ -24,12 +24,24 @@ from inventory.services import InsufficientStock, stock_write_off_reserved
 
 from . import services
 from .errors import OrderError
-from .models import Order, OrderLine, OrderStatus, RoutingDecision, RoutingRule, ServiceLevel, Shipment, ShipmentLine, ShipmentStatus
+from .models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    RoutingDecision,
+    RoutingRule,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+    ShipmentStatus,
+    forget_related,
+    prefetched,
+)
 from .planner import Plan, PlanLine, plan_shipments
 from .services import (
     IllegalTransition,
     PlannedShipment,
-    order_allocate,
+    order_allocate_locked,
     order_allocate_remainder,
     order_approve_split,
     order_backorder,
@@ -287,6 +299,8 @@ def _record(order: Order, evaluation: Evaluation, actor: Actor, outcome: str | N
 
 
 def _resolve_open(order: Order, code: str, *, note: str, actor: Actor) -> None:
+    if prefetched(order, "exceptions") == []:
+        return  # an order just stored has none
     for exception in FulfillmentException.objects.filter(order=order, type__code=code, status__in=OPEN_STATUSES):
         exception_resolve(exception=exception, note=note, action="reallocated", actor=actor)
 
@@ -305,18 +319,29 @@ def order_route(*, order: Order, actor: Actor = SYSTEM, rules: Sequence[RuleSpec
         raise IllegalTransition(order, "allocate", "only orders that are ready can be allocated.")
     # An order back from hold may still hold its earlier plan; stock and rules may have moved since.
     services.order_give_back_plan(order, actor=actor, reason="planning again")
+    return order_route_locked(order, actor=actor, rules=rules)
+
+
+def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[RuleSpec] | None = None) -> RoutingDecision:
+    """order_route for a ready order the caller holds locked in its transaction, with no plan left to give back.
+
+    An order just stored (services.order_store) brings its lines, shipments and exceptions as
+    prefetched and they are not read again; when the outcome is a plain allocation, the order
+    stays current in memory with its new shipments, otherwise it forgets them (read it again).
+    """
     rules = active_rules() if rules is None else rules
     locations = list(Location.objects.all())
+    lines = prefetched(order, "lines")
     evaluation = None
     for _ in range(MAX_ATTEMPTS):
-        evaluation = evaluate(order, rules=rules, locations=locations)
+        evaluation = evaluate(order, rules=rules, locations=locations, lines=lines)
         if not evaluation.plan.filled:
             break
         plan = [PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments]
         try:
             with transaction.atomic():
-                order = order_allocate(
-                    order=order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
+                order_allocate_locked(
+                    order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
                     data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
                 )
             break
@@ -324,7 +349,14 @@ def order_route(*, order: Order, actor: Actor = SYSTEM, rules: Sequence[RuleSpec
             continue  # someone else reserved those units between our look and our update
     else:
         evaluation.plan = Plan(short={line.pk: line.quantity_open for line in evaluation.lines if line.quantity_open})
+    for shipment in prefetched(order, "shipments") or ():
+        shipment.location = evaluation.locations[shipment.location_id]
     decision = _record(order, evaluation, actor)
+    if evaluation.outcome in (RoutingDecision.Outcome.SINGLE, RoutingDecision.Outcome.SPLIT) and order.service_level != ServiceLevel.SAME_DAY:
+        _resolve_open(order, "out_of_stock", note=f"Allocated: {evaluation.summary()}", actor=actor)
+        return decision
+    # The outcomes below change the order through services that lock and read it afresh.
+    forget_related(order)
     if evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING:
         exception_raise(
             code="split_approval_required", order=order, actor=actor,

@@ -24,7 +24,7 @@ from inventory.selectors import availability
 
 from . import allocation, intake, services
 from .errors import OrderError
-from .models import Order, OrderStatus, Shipment
+from .models import Order, OrderStatus, Shipment, prefetched
 from .serializers import (
     AddressChangeSerializer,
     ErrorSerializer,
@@ -95,6 +95,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = order_queryset(self.request.user).get(pk=order_id)
         return Response(OrderSerializer(order).data, status=http_status)
 
+    def _answer_loaded(self, order: Order, http_status: int) -> Response:
+        """The order as a service left it when it is current with everything the answer shows, else read again."""
+        if any(prefetched(order, name) is None for name in ("lines", "shipments", "exceptions")):
+            return self._answer(order.pk, http_status)
+        return Response(OrderSerializer(order).data, status=http_status)
+
     @extend_schema(
         summary="Submit an order",
         request=OrderInputSerializer,
@@ -125,7 +131,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 return Response(claimed.body, status=claimed.status_code, headers={"Idempotent-Replayed": "true"})
             outcome = intake.order_intake(partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request))
             if outcome.created:
-                response = self._answer(outcome.order.pk, status.HTTP_201_CREATED)
+                response = self._answer_loaded(outcome.order, status.HTTP_201_CREATED)
                 body = json.loads(json.dumps(response.data, default=str))
             else:
                 response = error_response(

@@ -21,10 +21,10 @@ from exceptions.services import exception_raise
 from fulfillment.actors import Actor
 from fulfillment.errors import Conflict
 
-from .allocation import order_route
+from .allocation import order_route_locked
 from .errors import OrderError
-from .models import IdempotencyKey, Order, Partner
-from .services import Address, LineInput, order_create, order_mark_ready, raise_address_problems
+from .models import IdempotencyKey, Order, OrderLine, Partner, forget_related
+from .services import Address, LineInput, address_problems_of, order_mark_ready_locked, order_store, raise_address_problems
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -44,9 +44,9 @@ class IntakeOutcome:
     created: bool  # False: the partner already sent this external_id
 
 
-def _line_problems(order: Order, partner: Partner) -> list[dict]:
+def _line_problems(lines: list[OrderLine], partner: Partner) -> list[dict]:
     problems = []
-    for line in order.lines.select_related("sku"):
+    for line in lines:
         if line.sku is None:
             problems.append({"code": "unknown_sku", "line": line, "summary": f"Line {line.line_number}: SKU {line.sku_code!r} is not in the catalogue."})
         elif line.base_quantity is None:
@@ -70,7 +70,7 @@ def _line_signature(lines) -> tuple:
     return tuple(sorted((line.sku_code.upper(), line.quantity, line.uom) for line in lines))
 
 
-def suspected_duplicate(order: Order) -> Order | None:
+def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
     """Another order of the last 24 hours, from any channel, with the same customer, address and lines."""
     if not order.customer_email:
         return None
@@ -85,19 +85,20 @@ def suspected_duplicate(order: Order) -> Order | None:
         .prefetch_related("lines")
         .order_by("-created_at")
     )
-    mine = _line_signature(order.lines.all())
+    mine = _line_signature(lines)
     return next((other for other in candidates if _line_signature(other.lines.all()) == mine), None)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a failure rolls back the caller's whole request anyway
 def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor) -> IntakeOutcome:
-    """Accept a structurally valid order body (as the API serializer cleaned it)."""
-    existing = Order.objects.filter(partner=partner, external_id=data["external_id"]).first()
-    if existing is not None:
-        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor)
+    """Accept a structurally valid order body (as the API serializer cleaned it).
+
+    A clean order leaves allocated, or backordered, or awaiting split approval; when it
+    was simply allocated, the order comes back current with its lines and shipments loaded.
+    """
     address, customer = data["shipping_address"], data["customer"]
     try:
-        order = order_create(
+        order, lines = order_store(
             partner=partner, external_id=data["external_id"], placed_at=data["placed_at"], actor=actor,
             customer_name=customer["name"], customer_email=customer.get("email", ""), customer_tier=customer.get("tier", "standard"),
             service_level=data.get("service_level", "standard"), currency=data["currency"],
@@ -108,23 +109,25 @@ def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: 
     except Conflict as conflict:
         if conflict.code != OrderError.DUPLICATE_ORDER:
             raise
-        # Sent twice at the same moment: the other request stored it first.
+        # The partner sent this external_id before (or at this very moment, and the other request stored it first).
         return _resent(Order.objects.get(partner=partner, external_id=data["external_id"]), body_fingerprint=body_fingerprint, data=data, actor=actor)
-    problems = _line_problems(order, partner)
+    problems = _line_problems(lines, partner)
+    twin = suspected_duplicate(order, lines)
+    if not problems and twin is None and not address_problems_of(order):
+        order_mark_ready_locked(order, actor=actor)  # stored in this transaction: nobody else can see it yet
+        order_route_locked(order, actor=actor)
+        return IntakeOutcome(order, created=True)
+    forget_related(order)  # the exceptions below hold the order through services that read it afresh
     for problem in problems:
         exception_raise(code=problem["code"], order=order, line=problem["line"], actor=actor, source_system="api",
                         summary=problem["summary"], detail=problem.get("detail", {}))
-    problem_count = len(problems) + raise_address_problems(order, actor=actor, source_system="api")
-    twin = suspected_duplicate(order)
+    raise_address_problems(order, actor=actor, source_system="api")
     if twin is not None:
         exception_raise(
             code="duplicate_order", order=order, actor=actor, source_system="api",
             summary=f"Same customer, address and lines as order {twin.partner.code}/{twin.external_id} of {timezone.localtime(twin.created_at):%d %b %H:%M}.",
             detail={"duplicate_of": twin.pk, "duplicate_of_partner": twin.partner.code, "duplicate_of_external_id": twin.external_id},
         )
-    if not problem_count and twin is None:
-        order = order_mark_ready(order=order, actor=actor)
-        order_route(order=order, actor=actor)
     return IntakeOutcome(order, created=True)
 
 

@@ -71,13 +71,40 @@ HOLDABLE = [S.RECEIVED, S.READY, S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL
 CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED]
 
 
+def prefetched(instance: models.Model, name: str) -> list | None:
+    """The related objects `name` of `instance` as prefetch_related (or the service that just stored them) left them, else None."""
+    cached = getattr(instance, "_prefetched_objects_cache", {}).get(name)
+    return None if cached is None else cached._result_cache
+
+
+def remember_related(instance: models.Model, name: str, objects: list) -> None:
+    """Record `objects` as the complete related set `name` of `instance`, the way prefetch_related does."""
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache.pop(name, None)
+    queryset = getattr(instance, name).get_queryset()
+    queryset._result_cache = objects
+    queryset._prefetch_done = True
+    cache[name] = queryset
+
+
+def forget_related(instance: models.Model) -> None:
+    """Drop what prefetch_related or remember_related recorded: the next read asks the database."""
+    instance._prefetched_objects_cache = {}
+
+
 def lines_resolved(order: Order) -> bool:
     """Every line still wanted names a known SKU in a unit that converts to the SKU's base unit."""
+    lines = prefetched(order, "lines")
+    if lines is not None:
+        return all(line.sku_id is not None and line.base_quantity is not None for line in lines if not line.cancelled)
     return not order.lines.filter(cancelled=False).filter(Q(sku__isnull=True) | Q(base_quantity__isnull=True)).exists()
 
 
 def no_blocking_exception_open(order: Order) -> bool:
     """A blocking exception is open on this order; resolve it first."""
+    exceptions = prefetched(order, "exceptions")
+    if exceptions is not None:
+        return not any(exception.status in OPEN_STATUSES and exception.type.blocking for exception in exceptions)
     return not order.exceptions.filter(status__in=OPEN_STATUSES, type__blocking=True).exists()
 
 

@@ -43,6 +43,8 @@ from .models import (
     ShipmentLine,
     ShipmentStatus,
     no_blocking_exception_open,
+    prefetched,
+    remember_related,
 )
 
 # The hold reason of an order held by its blocking exceptions: the hold lifts itself when the last one closes.
@@ -146,7 +148,13 @@ class PlannedShipment:
 
 
 @transaction.atomic
-def order_create(
+def order_create(**fields) -> Order:
+    """Store a received order and its lines (see order_store) in a transaction of its own."""
+    order, _ = order_store(**fields)
+    return order
+
+
+def order_store(
     *,
     partner: Partner,
     external_id: str,
@@ -162,9 +170,13 @@ def order_create(
     priority: str | None = None,
     promised_ship_by: datetime | None = None,
     intake_fingerprint: str = "",
-) -> Order:
-    """Store a received order and its lines. Lines keep the SKU code as sent; the
-    SKU and the base quantity are filled in when the code and unit are known."""
+) -> tuple[Order, list[OrderLine]]:
+    """Store a received order and its lines in the caller's transaction. Lines keep the SKU
+    code as sent; the SKU and the base quantity are filled in when the code and unit are known.
+
+    The order comes back with its lines (SKUs loaded) and its empty shipments and exceptions
+    recorded as prefetched, so the services that follow read none of them again.
+    """
     if not lines:
         raise InvalidInput(OrderError.INVALID_ORDER, "An order needs at least one line.", fields={"lines": ["At least one line is required."]})
     for number, line in enumerate(lines, start=1):
@@ -214,7 +226,10 @@ def order_create(
         )
     OrderLine.objects.bulk_create(rows)
     events.order_created(order, actor=actor, data={"lines": len(rows)})
-    return order
+    remember_related(order, "lines", rows)
+    remember_related(order, "shipments", [])
+    remember_related(order, "exceptions", [])
+    return order, rows
 
 
 # --- lifecycle -----------------------------------------------------------------
@@ -222,7 +237,11 @@ def order_create(
 
 @transaction.atomic
 def order_mark_ready(*, order: Order, actor: Actor) -> Order:
-    order = order_lock(order)
+    return order_mark_ready_locked(order_lock(order), actor=actor)
+
+
+def order_mark_ready_locked(order: Order, *, actor: Actor) -> Order:
+    """order_mark_ready for an order the caller holds locked (or has just stored) in its transaction."""
     return _run_order_transition(order, "mark_ready", actor=actor)
 
 
@@ -239,7 +258,8 @@ def order_release_hold(*, order: Order, actor: Actor) -> Order:
 
 
 def _validate_plan(order: Order, plan: Sequence[PlannedShipment]) -> dict[int, OrderLine]:
-    lines = {line.pk: line for line in order.lines.select_related("sku")}
+    known = prefetched(order, "lines")
+    lines = {line.pk: line for line in (order.lines.select_related("sku") if known is None else known)}
     planned: dict[int, int] = defaultdict(int)
     if not plan:
         raise InvalidInput(OrderError.INVALID_PLAN, "A plan needs at least one shipment.")
@@ -270,14 +290,22 @@ def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int
             location_id=planned.location_id, items=[(lines[line_id].sku_id, quantity) for line_id, quantity in planned.lines],
             actor=actor, reference=f"order:{order.pk}",
         )
+        remember_related(shipment, "lines", [])
         for line_id, quantity in planned.lines:
-            shipment_lines.append(ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity))
+            shipment_line = ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)
+            shipment_lines.append(shipment_line)
+            prefetched(shipment, "lines").append(shipment_line)
             allocated[line_id] += quantity
         shipments.append(shipment)
     ShipmentLine.objects.bulk_create(shipment_lines)
     OrderLine.objects.filter(pk__in=allocated).update(
         quantity_allocated=F("quantity_allocated") + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
     )
+    # Everything is stored: keep the caller's loaded order in step (nothing above changed it if a reservation failed).
+    for line_id, quantity in allocated.items():
+        lines[line_id].quantity_allocated += quantity
+    if prefetched(order, "shipments") is not None:
+        prefetched(order, "shipments").extend(shipments)
     return shipments
 
 
@@ -289,7 +317,11 @@ def order_allocate(*, order: Order, plan: Sequence[PlannedShipment], actor: Acto
     person's yes (the stock stays reserved meanwhile). If any reservation
     fails, InsufficientStock rolls the whole plan back.
     """
-    order = order_lock(order)
+    return order_allocate_locked(order_lock(order), plan=plan, actor=actor, requires_approval=requires_approval, data=data)
+
+
+def order_allocate_locked(order: Order, *, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None) -> Order:
+    """order_allocate for an order the caller holds locked (or has just stored) in its transaction."""
     name = "propose_split" if requires_approval else "allocate"
     if not can_proceed(getattr(order, name), check_conditions=False):
         raise IllegalTransition(order, name)
@@ -565,11 +597,15 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
     return AddressChange(order_lock(order), applied=True)
 
 
-def raise_address_problems(order: Order, *, actor: Actor, source_system: str) -> int:
-    """One invalid_address exception per problem with the order's shipping address."""
-    problems = address_problems(
+def address_problems_of(order: Order) -> list:
+    return address_problems(
         line1=order.ship_line1, city=order.ship_city, region=order.ship_region, postal_code=order.ship_postal_code, country=order.ship_country
     )
+
+
+def raise_address_problems(order: Order, *, actor: Actor, source_system: str) -> int:
+    """One invalid_address exception per problem with the order's shipping address."""
+    problems = address_problems_of(order)
     for problem in problems:
         exception_services.exception_raise(
             code="invalid_address", order=order, actor=actor, source_system=source_system, summary=problem.message,
