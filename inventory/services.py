@@ -189,47 +189,61 @@ def stock_ship(*, location_id: int, sku_id: int, quantity: int, actor: Actor, re
     )
 
 
-@transaction.atomic(savepoint=False)  # callers that retry hold their own savepoint (order_route does)
-def stock_reserve_many(*, location_id: int, items: Sequence[tuple[int, int]], actor: Actor, reference: str = "") -> list[StockMovement]:
-    """Reserve several SKUs at one location in one conditional UPDATE: all or nothing.
+def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, reference: str = "") -> None:
+    """Reserve (location_id, sku_id, quantity) items in one statement: all of them, or none and InsufficientStock.
 
-    `items` are (sku_id, quantity); the same SKU may appear twice. The number of
-    queries does not grow with the number of SKUs.
+    The statement locks the stock levels (in id order, so two plans cannot deadlock), checks
+    every one on its latest committed values, raises the reservations and writes their ledger
+    rows. Nothing is written when one falls short, so a caller can plan again without a
+    savepoint. The number of queries does not grow with the number of items.
     """
-    wanted: dict[int, int] = defaultdict(int)
-    for sku_id, quantity in items:
+    wanted: dict[tuple[int, int], int] = defaultdict(int)
+    for location_id, sku_id, quantity in items:
         _require_positive(quantity)
-        wanted[sku_id] += quantity
+        wanted[(location_id, sku_id)] += quantity
     if not wanted:
-        return []
-    table = connection.ops.quote_name(StockLevel._meta.db_table)
-    values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS INTEGER))"] * len(wanted))
-    params: list = [value for pair in wanted.items() for value in pair]
+        return
+    levels = connection.ops.quote_name(StockLevel._meta.db_table)
+    ledger = connection.ops.quote_name(StockMovement._meta.db_table)
+    values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS INTEGER))"] * len(wanted))
+    now = timezone.now()
     sql = (
-        f"WITH wanted(sku_id, quantity) AS (VALUES {values}) "
-        f"UPDATE {table} SET reserved = {table}.reserved + wanted.quantity, updated_at = %s "
-        f"FROM wanted WHERE {table}.location_id = %s AND {table}.sku_id = wanted.sku_id "
-        f"AND {table}.on_hand - {table}.reserved >= wanted.quantity RETURNING {table}.sku_id"
+        f"WITH wanted(location_id, sku_id, quantity) AS (VALUES {values}), "
+        f"locked AS (SELECT level.id, level.location_id, level.sku_id, level.on_hand, level.reserved, wanted.quantity "
+        f"  FROM {levels} level JOIN wanted ON level.location_id = wanted.location_id AND level.sku_id = wanted.sku_id "
+        f"  ORDER BY level.id FOR UPDATE OF level), "
+        f"enough AS (SELECT count(*) = %s AND coalesce(bool_and(on_hand - reserved >= quantity), false) AS ok FROM locked), "
+        f"raised AS (UPDATE {levels} SET reserved = {levels}.reserved + locked.quantity, updated_at = %s "
+        f"  FROM locked, enough WHERE {levels}.id = locked.id AND enough.ok "
+        f"  RETURNING {levels}.location_id, {levels}.sku_id, locked.quantity), "
+        f"written AS (INSERT INTO {ledger} (location_id, sku_id, kind, quantity, on_hand_delta, reserved_delta, picked_delta, "
+        f"  reason, source_system, reference, actor, at) "
+        f"  SELECT location_id, sku_id, %s, quantity, 0, quantity, 0, '', 'portal', %s, %s, %s FROM raised RETURNING 1) "
+        f"SELECT count(*) FROM written"
     )
+    params = [value for (location_id, sku_id), quantity in wanted.items() for value in (location_id, sku_id, quantity)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, timezone.now(), location_id])
-        reserved_ids = {row[0] for row in cursor.fetchall()}
-    missing = [sku_id for sku_id in wanted if sku_id not in reserved_ids]
-    if missing:
-        levels = {lvl.sku_id: lvl for lvl in StockLevel.objects.filter(location_id=location_id, sku_id__in=missing).select_related("sku", "location")}
-        parts = [
-            f"{levels[s].sku.code} needs {wanted[s]}, {levels[s].available} available" if s in levels else f"SKU {s} is not kept there"
-            for s in missing
-        ]
-        raise InsufficientStock(f"Cannot reserve at location {location_id}: " + "; ".join(parts) + ".", location_id=location_id, sku_ids=missing)
-    return StockMovement.objects.bulk_create(
-        [
-            StockMovement(
-                location_id=location_id, sku_id=sku_id, kind=StockMovement.Kind.RESERVATION, quantity=quantity,
-                reserved_delta=quantity, reference=reference, actor=str(actor),
-            )
-            for sku_id, quantity in wanted.items()
-        ]
+        cursor.execute(sql, [*params, len(wanted), now, StockMovement.Kind.RESERVATION, reference, str(actor), now])
+        (written,) = cursor.fetchone()
+    if written != len(wanted):
+        raise _shortage(wanted)
+
+
+def _shortage(wanted: dict[tuple[int, int], int]) -> InsufficientStock:
+    """Why a reservation fell short, read after the fact (for the message only)."""
+    pairs = Q()
+    for location_id, sku_id in wanted:
+        pairs |= Q(location_id=location_id, sku_id=sku_id)
+    levels = {(lvl.location_id, lvl.sku_id): lvl for lvl in StockLevel.objects.filter(pairs).select_related("sku", "location")}
+    short = [(key, quantity) for key, quantity in wanted.items() if key not in levels or levels[key].available < quantity]
+    parts = [
+        f"{levels[key].sku.code} at {levels[key].location.code} needs {quantity}, {levels[key].available} available"
+        if key in levels else f"SKU {key[1]} is not kept at location {key[0]}"
+        for key, quantity in short
+    ]
+    return InsufficientStock(
+        "Cannot reserve: " + ("; ".join(parts) or "another reservation took the stock meanwhile") + ".",
+        location_ids=sorted({key[0] for key, _ in short}), sku_ids=sorted({key[1] for key, _ in short}),
     )
 
 

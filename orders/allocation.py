@@ -339,11 +339,11 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
             break
         plan = [PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments]
         try:
-            with transaction.atomic():
-                order_allocate_locked(
-                    order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
-                    data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
-                )
+            # No savepoint: a reservation that falls short has written nothing.
+            order_allocate_locked(
+                order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
+                data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
+            )
             break
         except InsufficientStock:
             continue  # someone else reserved those units between our look and our update

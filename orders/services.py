@@ -282,14 +282,17 @@ def _validate_plan(order: Order, plan: Sequence[PlannedShipment]) -> dict[int, O
 
 
 def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor) -> list[Shipment]:
-    """Reserve and record the plan: per shipment one reservation UPDATE, whatever the number of lines."""
+    """Reserve and record the plan: one reservation statement for all of it, whatever the number of lines.
+
+    The reservation comes first: when it falls short (InsufficientStock) nothing at all has been written.
+    """
+    stock_reserve_many(
+        items=[(planned.location_id, lines[line_id].sku_id, quantity) for planned in plan for line_id, quantity in planned.lines],
+        actor=actor, reference=f"order:{order.pk}",
+    )
     shipments, shipment_lines, allocated = [], [], defaultdict(int)
     for planned in plan:
         shipment = Shipment.objects.create(order=order, location_id=planned.location_id)
-        stock_reserve_many(
-            location_id=planned.location_id, items=[(lines[line_id].sku_id, quantity) for line_id, quantity in planned.lines],
-            actor=actor, reference=f"order:{order.pk}",
-        )
         remember_related(shipment, "lines", [])
         for line_id, quantity in planned.lines:
             shipment_line = ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)

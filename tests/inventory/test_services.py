@@ -13,6 +13,7 @@ from inventory.services import (
     stock_receive,
     stock_release,
     stock_reserve,
+    stock_reserve_many,
     stock_set_on_hand,
     stock_ship,
 )
@@ -186,3 +187,82 @@ def test_parallel_reservations_never_oversell(site, sku, actor):
     assert StockMovement.objects.filter(kind="reservation").count() == 1000
     assert stock_ledger_mismatches() == []
     assert sum(1 for worker in outcomes if any(worker)) > 1  # the stock really was contended
+
+
+def test_a_plan_is_reserved_whole_in_one_statement_or_not_at_all(actor, django_assert_num_queries):
+    north, south = LocationFactory(code="NORTH"), LocationFactory(code="SOUTH")
+    bolt, nut, washer = SkuFactory(code="BOLT"), SkuFactory(code="NUT"), SkuFactory(code="WASHER")
+    for location, sku_item, units in ((north, bolt, 5), (north, nut, 5), (south, washer, 2)):
+        stock_receive(location_id=location.pk, sku_id=sku_item.pk, quantity=units, actor=actor)
+    movements_before = StockMovement.objects.count()
+
+    with django_assert_num_queries(1):
+        stock_reserve_many(items=[(north.pk, bolt.pk, 2), (north.pk, nut.pk, 1), (south.pk, washer.pk, 2), (north.pk, bolt.pk, 1)], actor=actor, reference="order:1")
+
+    assert [counters(north, bolt), counters(north, nut), counters(south, washer)] == [(5, 3, 0), (5, 1, 0), (2, 2, 0)]
+    written = StockMovement.objects.filter(reference="order:1").order_by("sku__code")
+    assert [(m.sku.code, m.kind, m.quantity, m.reserved_delta, m.actor) for m in written] == [
+        ("BOLT", "reservation", 3, 3, str(actor)), ("NUT", "reservation", 1, 1, str(actor)), ("WASHER", "reservation", 2, 2, str(actor)),
+    ]
+
+    # One item short (WASHER has none left) or not kept at all: nothing of the plan is reserved, nothing is written.
+    for short_item, says in (((south.pk, washer.pk, 1), "WASHER at SOUTH needs 1, 0 available"), ((south.pk, nut.pk, 1), f"SKU {nut.pk} is not kept at location {south.pk}")):
+        with pytest.raises(InsufficientStock) as excinfo:
+            stock_reserve_many(items=[(north.pk, bolt.pk, 1), short_item], actor=actor, reference="order:2")
+        assert says in excinfo.value.message
+        assert counters(north, bolt) == (5, 3, 0)
+    assert StockMovement.objects.count() == movements_before + 3
+    assert stock_ledger_mismatches() == []
+
+
+def test_a_plan_needs_positive_quantities(site, sku, actor):
+    stock_receive(location_id=site.pk, sku_id=sku.pk, quantity=5, actor=actor)
+    with pytest.raises(InvalidInput):
+        stock_reserve_many(items=[(site.pk, sku.pk, 0)], actor=actor)
+    assert counters(site, sku) == (5, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_parallel_plans_over_the_same_skus_neither_deadlock_nor_oversell(actor):
+    """6 workers reserve two SKUs at two sites, half of them listing the items in the opposite order."""
+    north, south = LocationFactory(code="NORTH"), LocationFactory(code="SOUTH")
+    first, second = SkuFactory(code="FIRST"), SkuFactory(code="SECOND")
+    for location in (north, south):
+        for sku_item in (first, second):
+            stock_receive(location_id=location.pk, sku_id=sku_item.pk, quantity=150, actor=actor)
+    plan = [(north.pk, first.pk, 1), (north.pk, second.pk, 1), (south.pk, first.pk, 1), (south.pk, second.pk, 1)]
+    workers, attempts_each = 6, 40
+    outcomes: list[list[bool]] = [[] for _ in range(workers)]
+    failures: list[BaseException] = []
+    start = threading.Barrier(workers)
+
+    def work(index: int) -> None:
+        items = plan if index % 2 else list(reversed(plan))
+        try:
+            start.wait()
+            for _ in range(attempts_each):
+                try:
+                    with transaction.atomic():
+                        stock_reserve_many(items=items, actor=actor, reference=f"worker:{index}")
+                    outcomes[index].append(True)
+                except InsufficientStock:
+                    outcomes[index].append(False)
+        except BaseException as failure:  # a deadlock would surface here as OperationalError
+            failures.append(failure)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    results = [ok for worker in outcomes for ok in worker]
+    assert len(results) == 240 and sum(results) == 150
+    for location in (north, south):
+        for sku_item in (first, second):
+            assert counters(location, sku_item) == (150, 150, 0)
+    assert StockMovement.objects.filter(kind="reservation").count() == 600
+    assert stock_ledger_mismatches() == []

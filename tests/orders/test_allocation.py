@@ -196,13 +196,13 @@ def test_a_candidate_that_loses_the_race_makes_the_engine_move_on(monkeypatch):
             thread = threading.Thread(target=rival)
             thread.start()
             thread.join()
-        calls.append(kwargs["location_id"])
+        calls.append(sorted({location_id for location_id, _, _ in kwargs["items"]}))
         return real(**kwargs)
 
     monkeypatch.setattr(services, "stock_reserve_many", someone_else_takes_it_first)
     decision = order_route(order=order, actor=TEST_ACTOR)
 
-    assert calls == [first.pk, second.pk]
+    assert calls == [[first.pk], [second.pk]]
     assert decision.plan[0]["location"] == "SECOND"
     assert (reserved(first, sku), reserved(second, sku)) == (3, 4)
     assert Shipment.objects.filter(order=order).count() == 1
