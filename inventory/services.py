@@ -203,6 +203,8 @@ def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, r
         wanted[(location_id, sku_id)] += quantity
     if not wanted:
         return
+    if connection.vendor != "postgresql":
+        return _reserve_many_checked_first(wanted, actor=actor, reference=reference)
     levels = connection.ops.quote_name(StockLevel._meta.db_table)
     ledger = connection.ops.quote_name(StockMovement._meta.db_table)
     values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS INTEGER))"] * len(wanted))
@@ -227,6 +229,28 @@ def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, r
         (written,) = cursor.fetchone()
     if written != len(wanted):
         raise _shortage(wanted)
+
+
+def _reserve_many_checked_first(wanted: dict[tuple[int, int], int], *, actor: Actor, reference: str) -> None:
+    """stock_reserve_many without PostgreSQL (the SQLite of `make run`): its transactions take the write lock
+    when they begin, so reading, checking and then writing cannot interleave with another writer."""
+    with transaction.atomic():
+        pairs = Q()
+        for location_id, sku_id in wanted:
+            pairs |= Q(location_id=location_id, sku_id=sku_id)
+        levels = {(lvl.location_id, lvl.sku_id): lvl for lvl in StockLevel.objects.select_for_update().filter(pairs)}
+        if any(key not in levels or levels[key].available < quantity for key, quantity in wanted.items()):
+            raise _shortage(wanted)
+        now = timezone.now()
+        for key, quantity in wanted.items():
+            StockLevel.objects.filter(pk=levels[key].pk).update(reserved=F("reserved") + quantity, updated_at=now)
+        StockMovement.objects.bulk_create(
+            StockMovement(
+                location_id=location_id, sku_id=sku_id, kind=StockMovement.Kind.RESERVATION, quantity=quantity,
+                reserved_delta=quantity, reference=reference, actor=str(actor),
+            )
+            for (location_id, sku_id), quantity in wanted.items()
+        )
 
 
 def _shortage(wanted: dict[tuple[int, int], int]) -> InsufficientStock:
