@@ -116,7 +116,7 @@ class StockMovement(models.Model):
 
     # Keyed by location and SKU (not by stock level) so a movement can be written
     # right after the conditional UPDATE without first looking the level up.
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements", db_index=False)  # (location, sku) is indexed
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=24, choices=Kind.choices)
     quantity = models.IntegerField(help_text="Units moved; negative only for downward adjustments.")
@@ -125,13 +125,13 @@ class StockMovement(models.Model):
     picked_delta = models.IntegerField(default=0)
     reason = models.CharField(max_length=200, blank=True)
     source_system = models.CharField(max_length=32, default="portal")
-    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    reference = models.CharField(max_length=100, blank=True)
     actor = models.CharField(max_length=150)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["location", "sku"], name="movement_location_sku")]
+        indexes = [models.Index(fields=["location", "sku"], name="movement_location_sku"), models.Index(fields=["reference"], name="movement_reference")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.quantity} {self.sku_id}@{self.location_id}"

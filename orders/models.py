@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
+from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from exceptions.models import OPEN_STATUSES, Priority
@@ -114,13 +115,14 @@ def nothing_picked(order: Order) -> bool:
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by the (partner, external_id) unique constraint, which leads with it.
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders", db_index=False)
     external_id = models.CharField(max_length=100)
-    status = FSMField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.RECEIVED, protected=True, db_index=True)
+    status = FSMField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.RECEIVED, protected=True)
     priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
     service_level = models.CharField(max_length=16, choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
     customer_name = models.CharField(max_length=200)
-    customer_email = models.EmailField(blank=True, db_index=True)
+    customer_email = models.EmailField(blank=True)
     customer_tier = models.CharField(max_length=16, choices=CustomerTier.choices, default=CustomerTier.STANDARD)
     ship_name = models.CharField(max_length=200, blank=True)
     ship_line1 = models.CharField(max_length=200, blank=True)
@@ -147,6 +149,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # The suspected-duplicate check compares emails case-insensitively (UPPER(...) in SQL).
             models.Index(Upper("customer_email"), "created_at", name="order_email_upper_created"),
+            models.Index(fields=["status"], name="order_status"),
         ]
         permissions = [
             ("cancel_order", "Can cancel orders"),
@@ -231,7 +234,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
 class OrderLine(models.Model):
     """One ordered item. Allocated, shipped and cancelled count base units."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)  # (order, line_number) is unique
     line_number = models.PositiveIntegerField()
     sku_code = models.CharField(max_length=64, help_text="The SKU as the partner sent it.")
     sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines")
@@ -283,7 +286,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
     location = models.ForeignKey("inventory.Location", on_delete=models.PROTECT, related_name="shipments")
-    status = FSMField(max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.PLANNED, protected=True, db_index=True)
+    status = FSMField(max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.PLANNED, protected=True)
     carrier = models.CharField(max_length=64, blank=True)
     service = models.CharField(max_length=64, blank=True)
     tracking_number = models.CharField(max_length=100, blank=True)
@@ -294,6 +297,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["order_id", "id"]
+        indexes = [models.Index(fields=["status"], name="shipment_status")]
 
     def __str__(self) -> str:
         return f"shipment {self.pk} of order {self.order_id} from {self.location_id}"
@@ -350,7 +354,7 @@ class OrderEvent(models.Model):
         INBOUND = "inbound", "Message received"
         OUTBOUND = "outbound", "Message sent"
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events", db_index=False)  # (order, at) is indexed
     shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=64)
@@ -358,7 +362,8 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=24, blank=True)
     actor = models.CharField(max_length=150)
     data = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it happened, not when it was written: events.batched() writes several with one INSERT.
+    at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -468,8 +468,7 @@ def order_release(*, order: Order, actor: Actor) -> Order:
             {"shipment": shipment.pk, "location": shipment.location_id,
              "lines": [{"line": line.order_line_id, "quantity": line.quantity} for line in shipment.lines.all()]}
         )
-    # The message to the warehouse system; the outbox that delivers it subscribes to these events.
-    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.OUTBOUND, name="release_to_wms", actor=str(actor), data={"shipments": released})
+    events.order_sent(order, name="release_to_wms", actor=actor, data={"shipments": released})  # the message to the warehouse system
     return order
 
 
@@ -495,7 +494,7 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
 
 
 def _order_action_event(order: Order, name: str, *, actor: Actor, data: dict) -> OrderEvent:
-    return OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.ACTION, name=name, actor=str(actor), data=data)
+    return events.order_action(order, name=name, actor=actor, data=data)
 
 
 @transaction.atomic
