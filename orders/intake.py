@@ -21,6 +21,7 @@ from exceptions.services import exception_raise
 from fulfillment.actors import Actor
 from fulfillment.errors import Conflict
 
+from . import events
 from .allocation import order_route_locked
 from .errors import OrderError
 from .models import IdempotencyKey, Order, OrderLine, Partner, forget_related
@@ -75,16 +76,15 @@ def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
     if not order.customer_email:
         return None
     since = timezone.now() - SUSPECTED_DUPLICATE_WINDOW
-    candidates = (
+    same_customer_and_address = list(
         Order.objects.filter(
             customer_email__iexact=order.customer_email, ship_postal_code__iexact=order.ship_postal_code,
             ship_line1__iexact=order.ship_line1, ship_country=order.ship_country, created_at__gte=since,
-        )
-        .exclude(pk=order.pk)
-        .select_related("partner")
-        .prefetch_related("lines")
-        .order_by("-created_at")
+        ).exclude(pk=order.pk).values_list("pk", flat=True)
     )
+    if not same_customer_and_address:
+        return None  # the usual case, answered by one narrow query
+    candidates = Order.objects.filter(pk__in=same_customer_and_address).select_related("partner").prefetch_related("lines").order_by("-created_at")
     mine = _line_signature(lines)
     return next((other for other in candidates if _line_signature(other.lines.all()) == mine), None)
 
@@ -95,7 +95,13 @@ def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: 
 
     A clean order leaves allocated, or backordered, or awaiting split approval; when it
     was simply allocated, the order comes back current with its lines and shipments loaded.
+    The order's events are written together at the end.
     """
+    with events.batched():
+        return _intake(partner=partner, data=data, body_fingerprint=body_fingerprint, actor=actor)
+
+
+def _intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor) -> IntakeOutcome:
     address, customer = data["shipping_address"], data["customer"]
     try:
         order, lines = order_store(
@@ -163,30 +169,35 @@ def idempotency_claim(*, partner: Partner, key: str, body_fingerprint: str) -> I
 
     The claim is an INSERT against a unique constraint, so two requests cannot both
     hold a key: the second waits for the first to commit (then replays its answer)
-    or, when the first is still working after a moment, gets 409.
+    or, when the first is still working after a moment, gets 409. A new key (the
+    usual case) costs that INSERT alone.
     """
-    stored = IdempotencyKey.objects.filter(partner=partner, key=key).first()
-    if stored is not None and stored.created_at < timezone.now() - IDEMPOTENCY_TTL:
-        stored.delete()  # older than a day: the key is free again (the hourly prune usually got there first)
-        stored = None
-    if stored is None:
-        try:
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute(f"SET LOCAL lock_timeout = '{IDEMPOTENCY_WAIT}'")
-                claimed = IdempotencyKey.objects.create(partner=partner, key=key, fingerprint=body_fingerprint)
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = 0")
-                return claimed
-        except OperationalError:
-            raise KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.") from None
-        except IntegrityError:
-            stored = IdempotencyKey.objects.get(partner=partner, key=key)
+    try:
+        return _insert_key(partner=partner, key=key, body_fingerprint=body_fingerprint)
+    except IntegrityError:
+        stored = IdempotencyKey.objects.select_for_update().get(partner=partner, key=key)
+    if stored.created_at < timezone.now() - IDEMPOTENCY_TTL:
+        # Older than a day (the hourly prune usually got there first): the key is free again.
+        stored.delete()
+        return _insert_key(partner=partner, key=key, body_fingerprint=body_fingerprint)
     if stored.fingerprint != body_fingerprint:
         raise KeyReused("idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key for a new request.")
     return Replay(stored.status_code, stored.response_body)
+
+
+def _insert_key(*, partner: Partner, key: str, body_fingerprint: str) -> IdempotencyKey:
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{IDEMPOTENCY_WAIT}'")
+            claimed = IdempotencyKey.objects.create(partner=partner, key=key, fingerprint=body_fingerprint)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = 0")
+            return claimed
+    except OperationalError:
+        raise KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.") from None
 
 
 def idempotency_record(claimed: IdempotencyKey, *, status_code: int, body: dict) -> None:

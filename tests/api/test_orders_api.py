@@ -132,6 +132,18 @@ def test_old_keys_are_pruned_after_a_day(acme, catalogue):
     assert not IdempotencyKey.objects.exists()
 
 
+def test_a_key_older_than_a_day_is_free_again_before_the_prune_runs(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="reused-next-day").json()
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    next_day = acme.post(ORDERS, order_body(external_id="1002"), format="json", HTTP_IDEMPOTENCY_KEY="reused-next-day")
+
+    assert next_day.status_code == 201 and "Idempotent-Replayed" not in next_day
+    assert next_day.json()["id"] != first["id"] and next_day.json()["external_id"] == "1002"
+    stored = IdempotencyKey.objects.get()
+    assert stored.response_body["id"] == next_day.json()["id"] and stored.created_at > timezone.now() - timedelta(minutes=1)
+
+
 # --- reading -------------------------------------------------------------------------
 
 
