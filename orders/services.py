@@ -43,6 +43,7 @@ from .models import (
     ShipmentLine,
     ShipmentStatus,
     no_blocking_exception_open,
+    forget_related,
     prefetched,
     remember_related,
 )
@@ -151,6 +152,8 @@ class PlannedShipment:
 def order_create(**fields) -> Order:
     """Store a received order and its lines (see order_store) in a transaction of its own."""
     order, _ = order_store(**fields)
+    # Callers keep this instance around while other services change the order: let it read afresh.
+    forget_related(order)
     return order
 
 

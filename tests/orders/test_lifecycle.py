@@ -11,7 +11,7 @@ from inventory.selectors import stock_ledger_mismatches
 from orders import services as s
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus as S, Shipment, ShipmentStatus as SS
 from orders.services import IllegalTransition
-from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, order_in_state, single_site_plan, split_plan, stock
+from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, order_in_state, raise_on_order, single_site_plan, split_plan, stock
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +280,9 @@ def test_status_cannot_be_assigned_directly():
     order = order_in_state(S.READY)
     with pytest.raises(AttributeError):
         order.status = S.SHIPPED
+
+
+def test_an_order_from_order_create_reads_what_later_services_write():
+    order = make_order()
+    raise_on_order("invalid_address", order)
+    assert order.exceptions.count() == 1  # not the empty set the order was stored with
