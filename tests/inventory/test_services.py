@@ -1,5 +1,3 @@
-import threading
-
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -18,6 +16,7 @@ from inventory.services import (
     stock_ship,
 )
 from tests.factories import LocationFactory, SkuFactory
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -160,26 +159,16 @@ def test_parallel_reservations_never_oversell(site, sku, actor):
     stock_receive(location_id=site.pk, sku_id=sku.pk, quantity=1000, actor=actor)
     workers, attempts_each = 8, 200
     outcomes: list[list[bool]] = [[] for _ in range(workers)]
-    start = threading.Barrier(workers)
 
     def work(index: int) -> None:
-        try:
-            start.wait()
-            for _ in range(attempts_each):
-                try:
-                    stock_reserve(location_id=site.pk, sku_id=sku.pk, quantity=1, actor=actor, reference=f"worker:{index}")
-                    outcomes[index].append(True)
-                except InsufficientStock:
-                    outcomes[index].append(False)
-        finally:
-            connection.close()
+        for _ in range(attempts_each):
+            try:
+                stock_reserve(location_id=site.pk, sku_id=sku.pk, quantity=1, actor=actor, reference=f"worker:{index}")
+                outcomes[index].append(True)
+            except InsufficientStock:
+                outcomes[index].append(False)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert run_together(workers, work) == []
     results = [ok for worker in outcomes for ok in worker]
     assert len(results) == 1600
     assert sum(results) == 1000
@@ -233,32 +222,18 @@ def test_parallel_plans_over_the_same_skus_neither_deadlock_nor_oversell(actor):
     plan = [(north.pk, first.pk, 1), (north.pk, second.pk, 1), (south.pk, first.pk, 1), (south.pk, second.pk, 1)]
     workers, attempts_each = 6, 40
     outcomes: list[list[bool]] = [[] for _ in range(workers)]
-    failures: list[BaseException] = []
-    start = threading.Barrier(workers)
 
     def work(index: int) -> None:
         items = plan if index % 2 else list(reversed(plan))
-        try:
-            start.wait()
-            for _ in range(attempts_each):
-                try:
-                    with transaction.atomic():
-                        stock_reserve_many(items=items, actor=actor, reference=f"worker:{index}")
-                    outcomes[index].append(True)
-                except InsufficientStock:
-                    outcomes[index].append(False)
-        except BaseException as failure:  # a deadlock would surface here as OperationalError
-            failures.append(failure)
-        finally:
-            connection.close()
+        for _ in range(attempts_each):
+            try:
+                with transaction.atomic():
+                    stock_reserve_many(items=items, actor=actor, reference=f"worker:{index}")
+                outcomes[index].append(True)
+            except InsufficientStock:
+                outcomes[index].append(False)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert failures == []
+    assert run_together(workers, work) == []  # a deadlock would come back as OperationalError
     results = [ok for worker in outcomes for ok in worker]
     assert len(results) == 240 and sum(results) == 150
     for location in (north, south):
