@@ -7,6 +7,7 @@ Run from the project root against a PostgreSQL server (the one `cat /tmp/testenv
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/api_ingest.py
     .venv/bin/python bench/api_ingest.py --seconds 10 --clients 4 --workers 2 --rounds 3 --lines 3
     .venv/bin/python bench/api_ingest.py --profile     # also cProfile 50 in-process intake requests
+    .venv/bin/python bench/api_ingest.py --queries --in-process-only   # each statement of one request; no gunicorn
 
 Our bar: at least 0.35 of the floor for a 3-line order with reservation, one database commit
 per order, and the same number of queries for a 1-line and a 50-line order.

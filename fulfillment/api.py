@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -91,7 +93,14 @@ class Pagination(PageNumberPagination):
 
 
 class PartnerRateThrottle(SimpleRateThrottle):
-    """One budget per partner, however many of its processes call; staff get one per person."""
+    """One budget per partner and minute (or whatever the rate's period), however many of its
+    processes call; staff get one per person.
+
+    The budget is a counter per window raised with the cache's atomic increment (Redis INCR):
+    requests arriving together from several processes cannot both take the last unit, and a
+    request costs the same whatever the budget. (DRF's own throttle reads, extends and writes
+    back the list of every request time in the window, which two processes can interleave.)
+    """
 
     scope = "partner"
 
@@ -101,6 +110,30 @@ class PartnerRateThrottle(SimpleRateThrottle):
         partner = getattr(request.user, "partner", None)
         ident = f"partner-{partner.pk}" if partner is not None else f"user-{request.user.pk}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def window_key(self, key: str, now: float) -> str:
+        return f"{key}:{int(now // self.duration)}"
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = self.timer()
+        self.window_ends = (int(now // self.duration) + 1) * self.duration
+        window_key = self.window_key(key, now)
+        self.cache.add(window_key, 0, timeout=self.duration + 1)
+        try:
+            used = self.cache.incr(window_key)
+        except ValueError:  # the window expired between add and incr
+            self.cache.add(window_key, 1, timeout=self.duration + 1)
+            used = 1
+        return used <= self.num_requests
+
+    def wait(self):
+        return max(1, math.ceil(self.window_ends - self.timer()))
+
 
 
 def caller_partner(user):

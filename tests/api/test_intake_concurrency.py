@@ -100,3 +100,31 @@ def test_intake_runs_the_same_number_of_queries_for_1_and_50_lines(acme, catalog
     # With an Idempotency-Key: token, 16 for the order (BEGIN/COMMIT included), 7 for claiming and recording the key.
     with django_assert_max_num_queries(26):
         intake_queries(acme, 50, "Q-50b")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_partners_budget_holds_when_its_requests_arrive_together(live_server, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.authtoken.models import Token
+
+    from fulfillment.api import PartnerRateThrottle
+    from tests.threads import run_together
+
+    client = partner_client("acme")
+    token = Token.objects.get(user=client.partner.api_user).key
+    monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "5/min"})
+    monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_030.0)
+    throttle = PartnerRateThrottle()
+    cache.delete(throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{client.partner.pk}"}, throttle.timer()))
+    statuses = []
+
+    def ask(_: int) -> None:
+        request = urllib.request.Request(f"{live_server.url}{ORDERS}", headers={"Authorization": f"Token {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as refused:
+            statuses.append(refused.code)
+
+    assert run_together(12, ask) == []
+    assert sorted(statuses) == [200] * 5 + [429] * 7

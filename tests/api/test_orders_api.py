@@ -357,11 +357,13 @@ def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, mo
     from django.core.cache import cache
 
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "3/min"})
-    # The budget lives in Redis under the partner's id; an earlier run may have left one there.
-    cache.delete(PartnerRateThrottle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"})
+    monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_030.0)  # 30 s into a minute
+    # The budget lives in Redis under the partner's id and the minute; an earlier run may have left one there.
+    throttle = PartnerRateThrottle()
+    cache.delete(throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer()))
 
     answers = [acme.get(ORDERS) for _ in range(4)]
 
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert int(answers[-1]["Retry-After"]) > 0
+    assert answers[-1]["Retry-After"] == "30"  # the rest of the minute
     assert error(answers[-1])["code"] == "throttled"
