@@ -194,8 +194,9 @@ def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, r
 
     The statement locks the stock levels (in id order, so two plans cannot deadlock), checks
     every one on its latest committed values, raises the reservations and writes their ledger
-    rows. Nothing is written when one falls short, so a caller can plan again without a
-    savepoint. The number of queries does not grow with the number of items.
+    rows. Nothing is written when one falls short, but the rows stay locked until the
+    transaction ends: a caller that goes on to reserve elsewhere rolls back to a savepoint
+    first. The number of queries does not grow with the number of items.
     """
     wanted: dict[tuple[int, int], int] = defaultdict(int)
     for location_id, sku_id, quantity in items:

@@ -339,11 +339,14 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
             break
         plan = [PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments]
         try:
-            # No savepoint: a reservation that falls short has written nothing.
-            order_allocate_locked(
-                order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
-                data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
-            )
+            # A reservation that falls short writes nothing but keeps the stock rows it locked to check them;
+            # rolling back to the savepoint lets them go before the next candidate's rows are locked (or two
+            # orders moving on in opposite directions would deadlock).
+            with transaction.atomic():
+                order_allocate_locked(
+                    order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
+                    data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
+                )
             break
         except InsufficientStock:
             continue  # someone else reserved those units between our look and our update

@@ -287,7 +287,7 @@ def _validate_plan(order: Order, plan: Sequence[PlannedShipment]) -> dict[int, O
 def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor) -> list[Shipment]:
     """Reserve and record the plan: one reservation statement for all of it, whatever the number of lines.
 
-    The reservation comes first: when it falls short (InsufficientStock) nothing at all has been written.
+    The reservation comes first: when it falls short (InsufficientStock) nothing has been written yet.
     """
     stock_reserve_many(
         items=[(planned.location_id, lines[line_id].sku_id, quantity) for planned in plan for line_id, quantity in planned.lines],

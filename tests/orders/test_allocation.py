@@ -15,6 +15,7 @@ from orders.allocation import order_route, release_wave
 from orders.models import Order, OrderStatus, RoutingDecision, RoutingRule, Shipment
 from orders.services import IllegalTransition, order_mark_ready
 from tests.factories import TEST_ACTOR, LocationFactory, PartnerFactory, SkuFactory, make_order, stock
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -206,6 +207,57 @@ def test_a_candidate_that_loses_the_race_makes_the_engine_move_on(monkeypatch):
     assert decision.plan[0]["location"] == "SECOND"
     assert (reserved(first, sku), reserved(second, sku)) == (3, 4)
     assert Shipment.objects.filter(order=order).count() == 1
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_orders_that_each_lose_a_race_and_move_on_in_opposite_directions_do_not_deadlock(monkeypatch):
+    """A loses WH-X and moves on to WH-Y while B loses WH-Y and moves on to WH-X: the rows each
+    locked to check its lost reservation must be let go before it locks the other site's."""
+    x, y = LocationFactory(code="WH-X"), LocationFactory(code="WH-Y")
+    bolt, nut = SkuFactory(code="BOLT"), SkuFactory(code="NUT")
+    for site in (x, y):
+        stock(site, bolt, 10)
+        stock(site, nut, 10)
+    west, east = PartnerFactory(code="west"), PartnerFactory(code="east")
+    rule("West: X first", allow_split=False, locations=[x, y]).partners.add(west)
+    rule("East: Y first", allow_split=False, locations=[y, x]).partners.add(east)
+    first = ready(partner=west, lines=[(bolt, 3), (nut, 1)])
+    second = ready(partner=east, lines=[(nut, 3), (bolt, 1)])
+    # Between each order's look and its reservation, a rival takes the units its first site needs.
+    rivals = {first.pk: (x, bolt), second.pk: (y, nut)}
+    both_lost_once, attempts = threading.Barrier(2), {first.pk: 0, second.pk: 0}
+    real = services.stock_reserve_many
+
+    def rival_takes(site, sku_item):
+        try:
+            stock_reserve(location_id=site.pk, sku_id=sku_item.pk, quantity=8, actor=TEST_ACTOR, reference="rival")
+        finally:
+            connection.close()
+
+    def reserve_after_a_rival(**kwargs):
+        order_id = int(kwargs["reference"].removeprefix("order:"))
+        attempts[order_id] += 1
+        if attempts[order_id] > 1:
+            return real(**kwargs)
+        rival = threading.Thread(target=rival_takes, args=rivals[order_id])
+        rival.start()
+        rival.join()
+        try:
+            return real(**kwargs)
+        finally:
+            both_lost_once.wait(timeout=30)  # each holds what it locked for its lost reservation here
+
+    monkeypatch.setattr(services, "stock_reserve_many", reserve_after_a_rival)
+    decisions = {}
+
+    def route(index: int) -> None:
+        order = (first, second)[index]
+        decisions[order.pk] = order_route(order=order, actor=TEST_ACTOR)
+
+    assert run_together(2, route) == []
+    assert [decisions[first.pk].plan[0]["location"], decisions[second.pk].plan[0]["location"]] == ["WH-Y", "WH-X"]
+    assert attempts == {first.pk: 2, second.pk: 2}
     assert stock_ledger_mismatches() == []
 
 
