@@ -1,7 +1,6 @@
 """Idempotency and intake under real concurrency (PostgreSQL, a real HTTP server) and their query cost."""
 
 import json
-import threading
 import urllib.error
 import urllib.request
 
@@ -10,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import IdempotencyKey, Order
+from tests.threads import run_together
 
 from .conftest import order_body, partner_client
 
@@ -34,17 +34,9 @@ def test_twenty_parallel_requests_with_one_key_create_exactly_one_order(live_ser
 
     client = partner_client("acme")
     token = Token.objects.get(user=client.partner.api_user).key
-    start, answers = threading.Barrier(20), []
+    answers = []
 
-    def send():
-        start.wait()
-        answers.append(post(f"{live_server.url}{ORDERS}", token, order_body(), key="same-key"))
-
-    threads = [threading.Thread(target=send) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(20, lambda _: answers.append(post(f"{live_server.url}{ORDERS}", token, order_body(), key="same-key"))) == []
 
     assert Order.objects.count() == 1 and IdempotencyKey.objects.count() == 1
     order_id = Order.objects.get().pk
@@ -64,17 +56,9 @@ def test_parallel_requests_with_one_external_id_and_no_key_create_one_order(live
 
     client = partner_client("acme")
     token = Token.objects.get(user=client.partner.api_user).key
-    start, answers = threading.Barrier(8), []
+    answers = []
 
-    def send():
-        start.wait()
-        answers.append(post(f"{live_server.url}{ORDERS}", token, order_body()))
-
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(8, lambda _: answers.append(post(f"{live_server.url}{ORDERS}", token, order_body()))) == []
 
     assert Order.objects.count() == 1
     order_id = Order.objects.get().pk
@@ -108,7 +92,6 @@ def test_a_partners_budget_holds_when_its_requests_arrive_together(live_server, 
     from rest_framework.authtoken.models import Token
 
     from fulfillment.api import PartnerRateThrottle
-    from tests.threads import run_together
 
     client = partner_client("acme")
     token = Token.objects.get(user=client.partner.api_user).key

@@ -1,9 +1,7 @@
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from exceptions.models import ExceptionEvent, ExceptionType, FulfillmentException, SlaPolicy
@@ -14,6 +12,7 @@ from orders.services import HOLD_FOR_EXCEPTIONS, IllegalTransition, order_hold, 
 from tests.factories import TEST_ACTOR, make_order
 
 from tests.factories import raise_on_order
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -59,25 +58,8 @@ def test_another_line_or_type_is_another_exception_and_a_closed_one_does_not_abs
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_raises_of_one_problem_open_one_exception():
     order = make_order()
-    start = threading.Barrier(6)
-    errors = []
 
-    def work():
-        try:
-            start.wait()
-            raise_on_order("invalid_address", order)
-        except Exception as exc:  # noqa: BLE001 - any failure fails the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert run_together(6, lambda _: raise_on_order("invalid_address", order)) == []
     exception = FulfillmentException.objects.get()
     assert exception.occurrences == 6
     assert ExceptionEvent.objects.filter(kind="occurred").count() == 5

@@ -1,9 +1,6 @@
 """Every legal order and shipment transition works and is audited; every illegal one raises and changes nothing."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from fulfillment.errors import Conflict
 from inventory.models import StockLevel, StockMovement
@@ -12,6 +9,7 @@ from orders import services as s
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus as S, Shipment, ShipmentStatus as SS
 from orders.services import IllegalTransition
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, order_in_state, raise_on_order, single_site_plan, split_plan, stock
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -235,23 +233,15 @@ def test_two_concurrent_transitions_on_one_order_cannot_both_win(first, second):
     """Two agents act on the same proposed split at the same moment: one wins, the other gets a conflict."""
     order = order_in_state(S.AWAITING_APPROVAL)
     results: list[object] = [None, None]
-    start = threading.Barrier(2)
+    stale = [Order.objects.get(pk=order.pk) for _ in range(2)]  # both read the order before either acts
 
-    def run(index, operation):
+    def run(index):
         try:
-            stale = Order.objects.get(pk=order.pk)  # both read the order before either acts
-            start.wait()
-            results[index] = ORDER_OPERATIONS[operation](stale)
+            results[index] = ORDER_OPERATIONS[(first, second)[index]](stale[index])
         except Conflict as exc:
             results[index] = exc
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=run, args=(i, op)) for i, op in enumerate((first, second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(2, run) == []
 
     winners = [op for op, result in zip((first, second), results) if isinstance(result, Order)]
     losers = [result for result in results if isinstance(result, Conflict)]
