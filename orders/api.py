@@ -132,15 +132,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             outcome = intake.order_intake(partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request))
             if outcome.created:
                 response = self._answer_loaded(outcome.order, status.HTTP_201_CREATED)
-                body = json.loads(json.dumps(response.data, default=str))
             else:
                 response = error_response(
                     OrderError.DUPLICATE_ORDER, f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
                     status.HTTP_409_CONFLICT, order_id=outcome.order.pk,
                 )
-                body = response.data
             if claimed is not None:
-                intake.idempotency_record(claimed, status_code=response.status_code, body=body)
+                # Stored as the JSON the partner received, so a replay answers byte for byte the same.
+                intake.idempotency_record(claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str)))
         return response
 
     @extend_schema(summary="List your orders", responses={200: OrderSerializer(many=True), **{k: ERRORS[k] for k in (401, 429)}})
