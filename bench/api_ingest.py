@@ -8,6 +8,7 @@ Run from the project root against a PostgreSQL server (the one `cat /tmp/testenv
     .venv/bin/python bench/api_ingest.py --seconds 10 --clients 4 --workers 2 --rounds 3 --lines 3
     .venv/bin/python bench/api_ingest.py --profile     # also cProfile 50 in-process intake requests
     .venv/bin/python bench/api_ingest.py --queries --in-process-only   # each statement of one request; no gunicorn
+    .venv/bin/python bench/api_ingest.py --cpu --in-process-only       # CPU per request: Python and PostgreSQL
 
 Our bar: at least 0.35 of the floor for a 3-line order with reservation, one database commit
 per order, and the same number of queries for a 1-line and a 50-line order.
@@ -35,6 +36,12 @@ for one request, which transactions wrote. Queries per order come from Django's
 CaptureQueriesContext around one in-process request (django.test.Client, the whole middleware
 and DRF stack) for a 1-line, a --lines-line and a 50-line order; like assertNumQueries it counts
 Django's BEGIN/COMMIT markers and SAVEPOINTs, and the script shows how many of each.
+
+--cpu splits one request's CPU between this process (Django, DRF, the services, psycopg) and the
+PostgreSQL backend serving it (/proc/<pid>/schedstat, so the server must run on this machine),
+each request on a new connection as under gunicorn with CONN_MAX_AGE 0, and the intake also on a
+reused connection: the difference is what a new backend spends learning the schema (catalogue
+caches, first plans) for the intake's tables. It leaves out gunicorn, HTTP and the load clients.
 
 CONN_MAX_AGE (from the environment, 0 by default) moves the floor far more than the intake:
 with 0, every request of both phases opens a new PostgreSQL connection, which is most of the
@@ -86,6 +93,7 @@ UNIT_PRICE = "12.50"
 WIDE_ORDER_LINES = 50
 WARMUP_SECONDS = 1.0
 PROFILE_REQUESTS = 50
+CPU_REQUESTS = 200
 INTAKE_PATH = "/api/v1/orders/"
 FLOOR_PATH = "/bench/floor/"
 FLOOR_TABLE_SQL = (
@@ -497,6 +505,85 @@ def statements_of_one_request(token: str, sku_codes: list[str], lines: int) -> s
     return f"statements of one in-process {lines}-line intake request:\n" + "\n".join(shown)
 
 
+@dataclass
+class CpuCost:
+    kind: str
+    python_ms: float  # this process: Django, DRF, the services and psycopg
+    database_ms: float  # the PostgreSQL backend that served the request, its start-up included
+
+    @property
+    def total_ms(self) -> float:
+        return self.python_ms + self.database_ms
+
+
+def backend_cpu_ms(pid: int) -> float | None:
+    """CPU time a PostgreSQL backend on this machine has used so far (schedstat counts nanoseconds); None if it is not here."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_per_request(
+    kind: str, token: str, sku_codes: list[str], lines: int, *, new_connection: bool = True, count: int = CPU_REQUESTS
+) -> CpuCost | None:
+    """Median CPU of one request, in process: this process's CPU time plus that of the PostgreSQL backend
+    serving it. With new_connection, each request starts its own backend (as under gunicorn with
+    CONN_MAX_AGE 0) and its CPU is read before it closes. None when the server is not on this machine."""
+    from django.db import connection
+
+    client, rng = api_client(token), random.Random(f"cpu-{kind}")
+    floor_body = json.dumps(order_body("floor", "floor@bench.example", sku_codes[:lines]))
+    python, database = [], []
+    connection.close()
+    for number in range(count):
+        if new_connection:
+            connection.close()  # the request connects, as it does under gunicorn
+            backend_before = 0.0
+        else:
+            connection.ensure_connection()
+            backend_before = backend_cpu_ms(connection.connection.info.backend_pid)
+        started = time.process_time()
+        if kind == "intake":
+            response = post_order(client, distinct_order_body(f"cpu-{time.monotonic_ns()}", number, sku_codes, lines, rng))
+        else:
+            response = client.post(FLOOR_PATH, data=floor_body, content_type="application/json")
+        python.append((time.process_time() - started) * 1000)
+        if response.status_code != 201:
+            raise RuntimeError(f"{kind} answered {response.status_code}: {response.content[:300]!r}")
+        used = backend_cpu_ms(connection.connection.info.backend_pid)
+        if used is None or backend_before is None:
+            return None
+        database.append(used - backend_before)
+    connection.close()
+    label = kind if new_connection else f"{kind}, reused connection"
+    return CpuCost(label, statistics.median(python), statistics.median(database))
+
+
+def cpu_report(args, token: str, sku_codes: list[str]) -> str:
+    import bench.floor_app  # noqa: F401  (its URLconf adds the floor view next to the API, for the test client too)
+
+    costs = []
+    for _ in range(2):  # interleaved, as the machine's speed drifts
+        for kind, new_connection in (("intake", True), ("floor", True), ("intake", False)):
+            cost = cpu_per_request(kind, token, sku_codes, args.lines, new_connection=new_connection)
+            if cost is None:
+                return "CPU per request: the PostgreSQL server is not on this machine (no /proc/<backend pid>), so not measured"
+            costs.append(cost)
+    shown = [
+        f"CPU per request in process, each on a new PostgreSQL connection unless said (median of {CPU_REQUESTS}):",
+        *(f"  {c.kind:<26} {c.python_ms:6.2f} ms Python + {c.database_ms:6.2f} ms PostgreSQL = {c.total_ms:6.2f} ms" for c in costs),
+    ]
+    intake = statistics.median(c.total_ms for c in costs if c.kind == "intake")
+    floor = statistics.median(c.total_ms for c in costs if c.kind == "floor")
+    shown.append(
+        f"  floor/intake CPU {floor / intake:.2f} (new connections); gunicorn, HTTP, the load clients, forking and ending "
+        "a backend add about the same to both under load, which is why the throughput ratio is higher"
+    )
+    return "\n".join(shown)
+
+
 def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[RequestCost], RequestTime]:
     costs = [measure_request(token, sku_codes, lines, f"cost{lines}") for lines in sorted({1, args.lines, WIDE_ORDER_LINES})]
     for cost in costs:
@@ -516,6 +603,8 @@ def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[Req
         print(statements_of_one_request(token, sku_codes, args.lines), flush=True)
     if args.profile:
         print(profile_intake(token, sku_codes, args.lines), flush=True)
+    if args.cpu:
+        print(cpu_report(args, token, sku_codes), flush=True)
     return costs, timing
 
 
@@ -645,6 +734,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
     parser.add_argument("--profile", action="store_true", help=f"also cProfile {PROFILE_REQUESTS} in-process intake requests")
     parser.add_argument("--queries", action="store_true", help="also print the statements of one in-process --lines-line intake request")
+    parser.add_argument("--cpu", action="store_true", help=f"also measure the CPU of {CPU_REQUESTS} in-process requests of each kind (this process + its PostgreSQL backend)")
     parser.add_argument("--in-process-only", action="store_true", help="measure in process only: no gunicorn phases")
     args = parser.parse_args()
     if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:
