@@ -32,9 +32,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 def error_response(code: str, message: str, http_status: int, *, fields: dict | None = None, headers: dict | None = None, **detail) -> Response:
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
+    body = {"code": code, "message": message, "fields": fields or {}}
     body.update(detail)
     return Response({"error": body}, status=http_status, headers=headers)
 
@@ -48,7 +46,7 @@ def _flatten(detail):
 
 
 def api_exception_handler(exc, context):
-    """Every error as {"error": {"code", "message", "fields"?}}; domain errors keep their own code and status."""
+    """Every error as {"error": {"code", "message", "fields"}}; domain errors keep their own code and status."""
     # Imported here: rest_framework.views reads the API settings, which name this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -83,6 +81,9 @@ class PartnerTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        partner = getattr(token.user, "partner", None)
+        if partner is not None and not partner.active:
+            raise exceptions.AuthenticationFailed("This partner's access is switched off; ask the operations team.")
         return (token.user, token)
 
 

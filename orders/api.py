@@ -24,7 +24,7 @@ from inventory.selectors import availability
 
 from . import allocation, intake, services
 from .errors import OrderError
-from .models import Order, OrderStatus, Shipment, prefetched
+from .models import IDEMPOTENCY_KEY_MAX_LENGTH, Order, OrderStatus, Shipment, prefetched
 from .serializers import (
     AddressChangeSerializer,
     ErrorSerializer,
@@ -105,7 +105,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Submit an order",
         request=OrderInputSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description=(
-            "Any unique string per order attempt. A retry with the same key and body gets the same answer again "
+            "Any unique string per order attempt, at most 255 characters. A retry with the same key and body gets the same answer again "
             "(header Idempotent-Replayed: true); kept 24 hours."
         ))],
         responses={201: OrderSerializer, 200: OrderSerializer, **{k: v for k, v in ERRORS.items() if k != 404}},
@@ -125,6 +125,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         serializer.is_valid(raise_exception=True)
         body_fingerprint = intake.fingerprint(request.data)
         key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            return error_response(
+                "validation_error", f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.", status.HTTP_400_BAD_REQUEST,
+                fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}."]},
+            )
         with transaction.atomic():
             claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
             if isinstance(claimed, intake.Replay):
@@ -138,7 +143,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                     status.HTTP_409_CONFLICT, order_id=outcome.order.pk,
                 )
             if claimed is not None:
-                # Stored as the JSON the partner received, so a replay answers byte for byte the same.
+                # Stored as plain JSON (dates and decimals as the partner received them) for the replay.
                 intake.idempotency_record(claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str)))
         return response
 

@@ -453,6 +453,9 @@ class RoutingDecision(models.Model):
         return f"{self.order_id}: {self.outcome} by {self.rule_name}"
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
 class IdempotencyKey(models.Model):
     """A partner's Idempotency-Key with the body it came with and the answer it got, kept 24 hours.
 
@@ -461,7 +464,7 @@ class IdempotencyKey(models.Model):
     """
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="idempotency_keys")
-    key = models.CharField(max_length=255)
+    key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
     fingerprint = models.CharField(max_length=64)
     # Filled in before the transaction that created the row commits; nobody sees them empty.
     status_code = models.PositiveSmallIntegerField(null=True)

@@ -178,7 +178,7 @@ class DuplicateOrderErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(required=False)
+    fields = serializers.DictField(help_text="Field errors by field; empty unless the request was not valid.")
     order_id = serializers.IntegerField(required=False)
 
 

@@ -19,7 +19,8 @@ ORDERS = "/api/v1/orders/"
 
 def error(response) -> dict:
     body = response.json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]), body
+    assert set(body) == {"error"} and {"code", "message", "fields"} <= set(body["error"]), body
+    assert isinstance(body["error"]["fields"], dict), body
     return body["error"]
 
 
@@ -90,13 +91,26 @@ def test_replaying_a_key_gives_the_same_answer_and_another_body_is_422(acme, cat
     assert Order.objects.count() == 1
 
 
+def test_an_idempotency_key_longer_than_255_characters_is_400_and_creates_nothing(acme, catalogue):
+    longest = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="k" * 255)
+    too_long = acme.post(ORDERS, order_body(external_id="1002"), format="json", HTTP_IDEMPOTENCY_KEY="k" * 256)
+
+    assert longest.status_code == 201, longest.content
+    assert too_long.status_code == 400
+    assert error(too_long)["fields"] == {"Idempotency-Key": ["At most 255 characters; this one has 256."]}
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1001"]
+    assert IdempotencyKey.objects.count() == 1
+
+
 def test_the_same_external_id_without_its_key_is_409_with_the_existing_id(acme, catalogue):
     first = acme.post(ORDERS, order_body(), format="json").json()
 
     same = acme.post(ORDERS, order_body(), format="json")
 
     assert same.status_code == 409
-    assert error(same) == {"code": "duplicate_order", "message": f"You already sent order 1001; it is order {first['id']}.", "order_id": first["id"]}
+    assert error(same) == {
+        "code": "duplicate_order", "message": f"You already sent order 1001; it is order {first['id']}.", "fields": {}, "order_id": first["id"],
+    }
     assert not FulfillmentException.objects.filter(type__code="duplicate_order").exists()
 
 
@@ -349,6 +363,21 @@ def test_a_missing_or_wrong_token_is_401(catalogue, header):
     assert response.status_code == 401
     assert error(response)["code"] in ("not_authenticated", "authentication_failed")
     assert not Order.objects.exists()
+
+
+def test_a_partner_switched_off_is_401_until_switched_on_again(acme, catalogue):
+    acme.partner.active = False
+    acme.partner.save(update_fields=["active"])
+
+    refused = acme.post(ORDERS, order_body(), format="json")
+    listing = acme.get(ORDERS)
+
+    assert (refused.status_code, listing.status_code) == (401, 401)
+    assert error(refused)["code"] == "authentication_failed"
+    assert not Order.objects.exists()
+    acme.partner.active = True
+    acme.partner.save(update_fields=["active"])
+    assert acme.post(ORDERS, order_body(), format="json").status_code == 201
 
 
 def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, monkeypatch):
