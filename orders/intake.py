@@ -164,6 +164,10 @@ class KeyInFlight(Conflict):
     http_status = 409
 
 
+def _in_flight() -> KeyInFlight:
+    return KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.")
+
+
 def idempotency_claim(*, partner: Partner, key: str, body_fingerprint: str) -> IdempotencyKey | Replay:
     """Inside the caller's transaction: claim `key`, or return the answer it already got.
 
@@ -172,10 +176,18 @@ def idempotency_claim(*, partner: Partner, key: str, body_fingerprint: str) -> I
     or, when the first is still working after a moment, gets 409. A new key (the
     usual case) costs that INSERT alone.
     """
-    try:
-        return _insert_key(partner=partner, key=key, body_fingerprint=body_fingerprint)
-    except IntegrityError:
-        stored = IdempotencyKey.objects.select_for_update().get(partner=partner, key=key)
+    stored = None
+    for _ in range(2):
+        try:
+            return _insert_key(partner=partner, key=key, body_fingerprint=body_fingerprint)
+        except IntegrityError:
+            stored = IdempotencyKey.objects.select_for_update().filter(partner=partner, key=key).first()
+        if stored is not None:
+            break
+        # The row we collided with was gone by the time we read it: another request took over the
+        # expired key and its new row came after our statement's snapshot. Claim again: that row now answers.
+    if stored is None:
+        raise _in_flight()
     if stored.created_at < timezone.now() - IDEMPOTENCY_TTL:
         # Older than a day (the hourly prune usually got there first): the key is free again.
         stored.delete()
@@ -197,7 +209,7 @@ def _insert_key(*, partner: Partner, key: str, body_fingerprint: str) -> Idempot
                     cursor.execute("SET LOCAL lock_timeout = 0")
             return claimed
     except OperationalError:
-        raise KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.") from None
+        raise _in_flight() from None
 
 
 def idempotency_record(claimed: IdempotencyKey, *, status_code: int, body: dict) -> None:

@@ -111,3 +111,62 @@ def test_a_partners_budget_holds_when_its_requests_arrive_together(live_server, 
 
     assert run_together(12, ask) == []
     assert sorted(statuses) == [200] * 5 + [429] * 7
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_key_another_request_is_still_working_on_is_409_in_flight(catalogue):
+    import threading
+
+    from django.db import transaction
+
+    from orders import intake
+
+    client = partner_client("acme")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_key() -> None:
+        try:
+            with transaction.atomic():
+                intake.idempotency_claim(partner=client.partner, key="busy", body_fingerprint=intake.fingerprint(order_body()))
+                holding.set()
+                release.wait(10)
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=hold_the_key)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        response = client.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="busy")
+    finally:
+        release.set()
+        worker.join()
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "request_in_progress"
+    assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_key_row_gone_between_the_collision_and_the_read_is_claimed_again(catalogue, monkeypatch):
+    """Another request took over the expired key: our INSERT met the old row, our read finds none."""
+    from django.db import IntegrityError
+
+    from orders import intake
+
+    client = partner_client("acme")
+    insert, calls = intake._insert_key, []
+
+    def collide_once(**kwargs):
+        calls.append(kwargs["key"])
+        if len(calls) == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return insert(**kwargs)
+
+    monkeypatch.setattr(intake, "_insert_key", collide_once)
+
+    claimed = intake.idempotency_claim(partner=client.partner, key="k-taken-over", body_fingerprint="f" * 64)
+
+    assert isinstance(claimed, IdempotencyKey) and claimed.key == "k-taken-over"
+    assert calls == ["k-taken-over", "k-taken-over"]
