@@ -130,11 +130,19 @@ def _intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor
     raise_address_problems(order, actor=actor, source_system="api")
     if twin is not None:
         exception_raise(
-            code="duplicate_order", order=order, actor=actor, source_system="api",
-            summary=f"Same customer, address and lines as order {twin.partner.code}/{twin.external_id} of {timezone.localtime(twin.created_at):%d %b %H:%M}.",
+            code="duplicate_order", order=order, actor=actor, source_system="api", summary=_twin_summary(order, twin),
             detail={"duplicate_of": twin.pk, "duplicate_of_partner": twin.partner.code, "duplicate_of_external_id": twin.external_id},
         )
     return IntakeOutcome(order, created=True)
+
+
+def _twin_summary(order: Order, twin: Order) -> str:
+    # Partners read summaries of their own exceptions (GET /api/v1/exceptions/): another partner's order is
+    # not named there; staff find it in the exception's detail.
+    received = f"{timezone.localtime(twin.created_at):%d %b %H:%M}"
+    if twin.partner_id == order.partner_id:
+        return f"Same customer, address and lines as order {twin.external_id} of {received}."
+    return f"Same customer, address and lines as an order from another channel, received {received}."
 
 
 def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor) -> IntakeOutcome:

@@ -136,6 +136,21 @@ def test_the_same_order_from_two_channels_is_accepted_but_held_as_a_suspected_du
     assert body["status"] == "on_hold"
     exception = FulfillmentException.objects.get(type__code="duplicate_order")
     assert (exception.order_id, exception.detail["duplicate_of"]) == (body["id"], first["id"])
+    assert exception.detail["duplicate_of_partner"] == "acme"
+    # What globex reads of its exception does not name acme's order.
+    seen = globex.get("/api/v1/exceptions/").json()["results"]
+    assert [e["id"] for e in seen] == [exception.pk]
+    assert "acme" not in json.dumps(seen) and "1001" not in json.dumps(seen)
+    assert "another channel" in seen[0]["summary"]
+
+
+def test_the_same_order_twice_from_one_partner_names_the_first_one(acme, catalogue):
+    acme.post(ORDERS, order_body(), format="json")
+
+    acme.post(ORDERS, order_body(external_id="1002"), format="json")
+
+    exception = FulfillmentException.objects.get(type__code="duplicate_order")
+    assert exception.summary.startswith("Same customer, address and lines as order 1001 of ")
 
 
 def test_old_keys_are_pruned_after_a_day(acme, catalogue):
