@@ -89,6 +89,21 @@ def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
     return next((other for other in candidates if _line_signature(other.lines.all()) == mine), None)
 
 
+def _one_at_a_time_per_customer_and_address(order: Order) -> None:
+    """Make intakes of the same customer and address wait for each other (until this transaction ends).
+
+    Two copies of one order arriving together (a double submit, two channels at once) would
+    otherwise each look for the other before either is committed, and both pass as new.
+    PostgreSQL only: SQLite already lets one writing transaction run at a time.
+    """
+    if not order.customer_email or connection.vendor != "postgresql":
+        return
+    identity = "|".join((order.customer_email.upper(), order.ship_postal_code.upper(), order.ship_line1.upper(), order.ship_country))
+    lock_id = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
 @transaction.atomic(savepoint=False)  # a failure rolls back the caller's whole request anyway
 def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor) -> IntakeOutcome:
     """Accept a structurally valid order body (as the API serializer cleaned it).
@@ -118,6 +133,7 @@ def _intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor
         # The partner sent this external_id before (or at this very moment, and the other request stored it first).
         return _resent(Order.objects.get(partner=partner, external_id=data["external_id"]), body_fingerprint=body_fingerprint, data=data, actor=actor)
     problems = _line_problems(lines, partner)
+    _one_at_a_time_per_customer_and_address(order)
     twin = suspected_duplicate(order, lines)
     if not problems and twin is None and not address_problems_of(order):
         order_mark_ready_locked(order, actor=actor)  # stored in this transaction: nobody else can see it yet

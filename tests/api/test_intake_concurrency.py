@@ -81,8 +81,8 @@ def test_intake_runs_the_same_number_of_queries_for_1_and_50_lines(acme, catalog
     one = intake_queries(acme, 1, "Q-1")
     fifty = intake_queries(acme, 50, "Q-50")
     assert one == fifty
-    # With an Idempotency-Key: the token, 21 for the order (BEGIN/COMMIT and savepoints included), 6 for the key.
-    with django_assert_max_num_queries(28):
+    # With an Idempotency-Key: the token, 22 for the order (BEGIN/COMMIT and savepoints included), 6 for the key.
+    with django_assert_max_num_queries(29):
         intake_queries(acme, 50, "Q-50b")
 
 
@@ -170,3 +170,49 @@ def test_a_key_row_gone_between_the_collision_and_the_read_is_claimed_again(cata
 
     assert isinstance(claimed, IdempotencyKey) and claimed.key == "k-taken-over"
     assert calls == ["k-taken-over", "k-taken-over"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_copies_of_one_order_arriving_together_are_not_both_taken_as_new(catalogue):
+    """A double submit: the second copy waits for the first to commit, then sees it and is held."""
+    import threading
+
+    from django.db import transaction
+
+    from exceptions.models import FulfillmentException
+
+    acme, globex = partner_client("acme"), partner_client("globex")
+    first_stored, release, answers = threading.Event(), threading.Event(), {}
+
+    def first_copy() -> None:
+        try:
+            with transaction.atomic():  # the request's own transaction commits only when this block ends
+                answers["first"] = acme.post(ORDERS, order_body(external_id="A-1"), format="json")
+                first_stored.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second_copy() -> None:
+        try:
+            answers["second"] = globex.post(ORDERS, order_body(external_id="G-1"), format="json")
+        finally:
+            connection.close()
+
+    first, second = threading.Thread(target=first_copy), threading.Thread(target=second_copy)
+    first.start()
+    try:
+        assert first_stored.wait(10)
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "the second copy went ahead while the first was still open"
+    finally:
+        release.set()
+        first.join()
+        second.join()
+
+    assert answers["first"].status_code == answers["second"].status_code == 201
+    assert answers["first"].json()["status"] == "allocated"
+    assert answers["second"].json()["status"] == "on_hold"
+    held = FulfillmentException.objects.get(type__code="duplicate_order")
+    assert (held.order_id, held.detail["duplicate_of"]) == (answers["second"].json()["id"], answers["first"].json()["id"])
