@@ -260,15 +260,33 @@ def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
     assert [e["code"] for e in body["open_exceptions"]] == ["address_change_after_release"]
 
 
-def test_address_change_once_shipped_is_409(acme, catalogue):
+def test_address_change_once_shipped_is_409_and_changes_nothing(acme, catalogue):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
     order = acme.post(ORDERS, order_body(), format="json").json()
-    shipment = order["shipments"][0]["id"]
-    acme.post(f"{ORDERS}{order['id']}/cancel/")  # cancelled: gone for good
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    events = f"/api/v1/shipments/{order['shipments'][0]['id']}/events/"
+    for event in ({"type": "picked"}, {"type": "packed"}, {"type": "shipped", "carrier": "UPS", "tracking_number": "1Z9"}):
+        assert acme.post(events, event, format="json").status_code == 200
+    assert Order.objects.get(pk=order["id"]).status == OrderStatus.SHIPPED
 
     response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")
 
     assert response.status_code == 409
-    assert shipment
+    assert error(response)["code"] == "illegal_transition"
+    assert Order.objects.get(pk=order["id"]).ship_line1 == "1 Main St"
+    assert not FulfillmentException.objects.filter(type__code="address_change_after_release").exists()
+
+
+def test_address_change_of_a_cancelled_order_is_409(acme, catalogue):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    acme.post(f"{ORDERS}{order['id']}/cancel/")
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")
+
+    assert response.status_code == 409
+    assert Order.objects.get(pk=order["id"]).ship_line1 == "1 Main St"
 
 
 def test_availability_per_location_and_in_total(acme, catalogue):
