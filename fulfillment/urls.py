@@ -29,3 +29,6 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),
 ]
+
+handler404 = "fulfillment.views.not_found"
+handler500 = "fulfillment.views.server_error"

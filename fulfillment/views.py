@@ -1,4 +1,5 @@
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -17,3 +18,24 @@ def healthz(request):
         "broker": {"ok": broker_ok, "detail": broker_detail},
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _api_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception):
+    """Under /api/ a path that names nothing answers in the API's error shape too, not with a page."""
+    if _is_api(request):
+        return _api_error("not_found", f"There is no endpoint at {request.path}; see /api/docs/.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return _api_error("server_error", "Something went wrong on our side; it has been logged. Please retry later.", 500)
+    return defaults.server_error(request)

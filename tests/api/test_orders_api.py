@@ -429,3 +429,34 @@ def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, mo
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[-1]["Retry-After"] == "30"  # the rest of the minute
     assert error(answers[-1])["code"] == "throttled"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope/", "/api/v1/shipments/abc/events/", "/api/v2/orders/"])
+def test_a_path_the_api_does_not_have_is_404_in_the_api_error_shape(acme, path):
+    response = acme.post(path, {}, format="json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert error(response)["code"] == "not_found"
+
+
+def test_a_page_that_does_not_exist_is_still_a_page(client):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_failure_under_the_api_is_500_in_the_api_error_shape(acme, monkeypatch):
+    from orders import api
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(api, "order_queryset", broken)
+    acme.raise_request_exception = False
+
+    response = acme.get(ORDERS)
+
+    assert response.status_code == 500
+    assert error(response)["code"] == "server_error"
