@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exceptions.models import FulfillmentException
-from exceptions.services import exception_raise
 from fulfillment.actors import Actor
 from fulfillment.api import PayloadTooLarge, caller_partner, error_response, is_staff_caller
 from inventory.selectors import availability
@@ -259,11 +258,6 @@ class ShipmentEventView(APIView):
         elif kind == "delivered":
             services.shipment_deliver(shipment=shipment, actor=actor)
         else:
-            if shipment.status not in Shipment.ACTIVE:
-                return error_response(OrderError.ILLEGAL_TRANSITION, f"Shipment {shipment.pk} is {shipment.status}; a label can no longer fail.", 409)
-            exception_raise(
-                code="label_failure", order=shipment.order, shipment=shipment, actor=actor, source_system="api",
-                summary=f"Label failed at {shipment.location.code}: {event['reason']}"[:300], detail={"reason": event["reason"]},
-            )
+            services.shipment_label_failed(shipment=shipment, reason=event["reason"], actor=actor, source_system="api")
         shipment = Shipment.objects.select_related("location").prefetch_related("lines").get(pk=shipment.pk)
         return Response(ShipmentSerializer(shipment).data)

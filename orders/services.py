@@ -677,6 +677,26 @@ def shipment_pack(*, shipment: Shipment, actor: Actor) -> Shipment:
 
 
 @transaction.atomic
+def shipment_label_failed(*, shipment: Shipment, reason: str, actor: Actor, source_system: str = "portal") -> Shipment:
+    """The carrier label could not be made: a person must look (address, carrier, service).
+
+    Only the warehouse makes labels, so only between release and leaving the building.
+    """
+    order, shipment = shipment_lock(shipment)
+    if shipment.status not in (ShipmentStatus.RELEASED, ShipmentStatus.PICKED, ShipmentStatus.PACKED):
+        raise Conflict(
+            OrderError.ILLEGAL_TRANSITION,
+            f"Shipment {shipment.pk} is {shipment.get_status_display().lower()}; labels fail only between release and shipping.",
+            status=shipment.status, transition="label_failed",
+        )
+    exception_services.exception_raise(
+        code="label_failure", order=order, shipment=shipment, actor=actor, source_system=source_system,
+        summary=f"Label failed at {shipment.location.code}: {reason}"[:300], detail={"reason": reason},
+    )
+    return shipment
+
+
+@transaction.atomic
 def shipment_ship(*, shipment: Shipment, carrier: str, tracking_number: str, actor: Actor, source_system: str = "portal") -> Shipment:
     """The shipment left the building; the order is shipped once nothing is left open."""
     order, shipment = shipment_lock(shipment)

@@ -311,6 +311,8 @@ def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catal
     shipment = order["shipments"][0]["id"]
     events = f"/api/v1/shipments/{shipment}/events/"
     assert acme.post(events, {"type": "packed"}, format="json").status_code == 409  # not even released
+    too_early = acme.post(events, {"type": "label_failed", "reason": "No such street"}, format="json")
+    assert too_early.status_code == 409 and error(too_early)["code"] == "illegal_transition"
     order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
 
     assert acme.post(events, {"type": "picked"}, format="json").json()["status"] == "picked"
@@ -322,6 +324,8 @@ def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catal
     assert acme.post(events, {"type": "delivered"}, format="json").json()["status"] == "delivered"
     assert Order.objects.get(pk=order["id"]).status == OrderStatus.DELIVERED
     assert FulfillmentException.objects.get(type__code="label_failure").shipment_id == shipment
+    too_late = acme.post(events, {"type": "label_failed", "reason": "Printer jam"}, format="json")
+    assert too_late.status_code == 409 and FulfillmentException.objects.filter(type__code="label_failure").count() == 1
     missing = acme.post(events, {"type": "shipped"}, format="json")
     assert missing.status_code == 400 and set(error(missing)["fields"]) == {"carrier", "tracking_number"}
 
