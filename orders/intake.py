@@ -24,7 +24,7 @@ from fulfillment.errors import Conflict
 from . import events
 from .allocation import order_route_locked
 from .errors import OrderError
-from .models import IdempotencyKey, Order, OrderLine, Partner, forget_related
+from .models import IdempotencyKey, Order, OrderLine, OrderStatus, Partner, forget_related
 from .services import Address, LineInput, address_problems_of, order_mark_ready_locked, order_store, raise_address_problems
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
@@ -72,7 +72,10 @@ def _line_signature(lines) -> tuple:
 
 
 def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
-    """Another order of the last 24 hours, from any channel, with the same customer, address and lines."""
+    """Another order of the last 24 hours, from any channel, with the same customer, address and lines.
+
+    A cancelled one does not count: ordering again after cancelling is what customers do.
+    """
     if not order.customer_email:
         return None
     since = timezone.now() - SUSPECTED_DUPLICATE_WINDOW
@@ -80,7 +83,7 @@ def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
         Order.objects.filter(
             customer_email__iexact=order.customer_email, ship_postal_code__iexact=order.ship_postal_code,
             ship_line1__iexact=order.ship_line1, ship_country=order.ship_country, created_at__gte=since,
-        ).exclude(pk=order.pk).values_list("pk", flat=True)
+        ).exclude(pk=order.pk).exclude(status=OrderStatus.CANCELLED).values_list("pk", flat=True)
     )
     if not same_customer_and_address:
         return None  # the usual case, answered by one narrow query

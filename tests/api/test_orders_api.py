@@ -144,6 +144,31 @@ def test_the_same_order_from_two_channels_is_accepted_but_held_as_a_suspected_du
     assert "another channel" in seen[0]["summary"]
 
 
+def test_the_suspected_duplicate_links_to_its_twin_for_the_person_who_looks(acme, globex, catalogue, client):
+    from fulfillment.roles import Role
+    from tests.factories import user_with_role
+
+    first = acme.post(ORDERS, order_body(), format="json").json()
+    globex.post(ORDERS, order_body(external_id="G-77"), format="json")
+    exception = FulfillmentException.objects.get(type__code="duplicate_order")
+    client.force_login(user_with_role("cs", Role.CUSTOMER_SERVICE))
+
+    page = client.get(f"/exceptions/{exception.pk}/")
+
+    assert page.status_code == 200
+    assert f'href="/orders/{first["id"]}/">acme / 1001</a>' in page.content.decode()
+
+
+def test_ordering_again_after_cancelling_is_not_a_suspected_duplicate(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json").json()
+    assert acme.post(f"{ORDERS}{first['id']}/cancel/").status_code == 200
+
+    again = acme.post(ORDERS, order_body(external_id="1002"), format="json")
+
+    assert again.status_code == 201 and again.json()["status"] == "allocated"
+    assert not FulfillmentException.objects.filter(type__code="duplicate_order").exists()
+
+
 def test_the_same_order_twice_from_one_partner_names_the_first_one(acme, catalogue):
     acme.post(ORDERS, order_body(), format="json")
 
