@@ -1,4 +1,5 @@
 from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -24,6 +25,14 @@ def _api_error(code: str, message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
 
 
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
@@ -31,6 +40,8 @@ def _is_api(request) -> bool:
 def not_found(request, exception):
     """Under /api/ a path that names nothing answers in the API's error shape too, not with a page."""
     if _is_api(request):
+        if not request.path_info.endswith("/") and _resolves(f"{request.path_info}/"):
+            return _api_error("not_found", f"There is no endpoint at {request.path}; the API's paths end with a slash: {request.path}/", 404)
         return _api_error("not_found", f"There is no endpoint at {request.path}; see /api/docs/.", 404)
     return defaults.page_not_found(request, exception)
 

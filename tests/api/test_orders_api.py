@@ -469,6 +469,18 @@ def test_a_path_the_api_does_not_have_is_404_in_the_api_error_shape(acme, path):
     assert error(response)["code"] == "not_found"
 
 
+def test_an_api_path_without_its_slash_is_404_naming_the_right_path_not_a_redirect(acme, catalogue):
+    response = acme.post("/api/v1/orders", order_body(), format="json")
+
+    assert response.status_code == 404  # a 301 would make most clients repeat the POST as a GET
+    assert error(response)["message"].endswith("the API's paths end with a slash: /api/v1/orders/")
+    assert not Order.objects.exists()
+
+
+def test_pages_still_get_their_slash_added(client):
+    assert client.get("/queues").status_code == 301
+
+
 def test_a_page_that_does_not_exist_is_still_a_page(client):
     response = client.get("/no-such-page/")
 
