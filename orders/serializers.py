@@ -32,6 +32,9 @@ ORDER_ANSWER_EXAMPLE = {
 }
 
 
+ORDER_TOTAL_LIMIT = 10**12
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo is an error rather than silently ignored data."""
 
@@ -79,6 +82,13 @@ class OrderInputSerializer(StrictSerializer):
         child=LineInputSerializer(), min_length=1, max_length=settings.API_MAX_ORDER_LINES,
         error_messages={"max_length": f"At most {settings.API_MAX_ORDER_LINES} lines per order.", "min_length": "At least one line."},
     )
+
+    def validate_lines(self, lines):
+        # The order's total is stored with 14 digits (12 before the point): say so about the lines, not a field the partner never sent.
+        total = sum(line["quantity"] * line["unit_price"] for line in lines)
+        if total >= ORDER_TOTAL_LIMIT:
+            raise serializers.ValidationError(f"The order's total ({total:,.2f}) must stay below {ORDER_TOTAL_LIMIT:,}.")
+        return lines
 
 
 class AddressChangeSerializer(AddressSerializer):

@@ -392,6 +392,7 @@ BAD = [
     ("10,000 lines", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1"}] * 10_000)), "validation_error", {"lines"}),
     ("unknown field", json.dumps(order_body(gift_wrap=True)), "validation_error", {"gift_wrap"}),
     ("unknown nested field", json.dumps(order_body(customer={"name": "A", "vip": True})), "validation_error", {"customer"}),
+    ("unknown field in a line", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1", "gift": 1}])), "validation_error", {"lines"}),
     ("missing fields", json.dumps({"external_id": "1"}), "validation_error", {"placed_at", "currency", "customer", "shipping_address", "lines"}),
 ]
 
@@ -406,6 +407,17 @@ def test_bad_input_is_400_in_the_error_shape_and_creates_nothing(acme, catalogue
     if fields:
         assert fields <= set(body["fields"])
     assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
+
+
+def test_an_order_total_beyond_what_is_stored_is_400_about_the_lines(acme, catalogue):
+    big = order_body(lines=[{"sku": "SKU-1", "quantity": 1_000_000, "uom": "each", "unit_price": "9999999.99"}])
+
+    response = acme.post(ORDERS, big, format="json")
+
+    assert response.status_code == 400
+    assert error(response)["code"] == "validation_error"
+    assert set(error(response)["fields"]) == {"lines"}  # not total_amount, which the partner never sent
+    assert not Order.objects.exists()
 
 
 def test_a_5_mb_body_is_413(acme, catalogue):
