@@ -202,7 +202,8 @@ class AvailabilityView(APIView):
     def get(self, request):
         codes = list(dict.fromkeys(code.strip() for code in request.query_params.getlist("sku") if code.strip()))
         if not codes or len(codes) > MAX_AVAILABILITY_SKUS:
-            return error_response("validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": ["Required."]})
+            problem = f"At most {MAX_AVAILABILITY_SKUS}; this asks for {len(codes)}." if codes else "Required."
+            return error_response("validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": [problem]})
         return Response({"skus": availability(codes)})
 
 

@@ -114,6 +114,18 @@ def test_the_same_external_id_without_its_key_is_409_with_the_existing_id(acme, 
     assert not FulfillmentException.objects.filter(type__code="duplicate_order").exists()
 
 
+def test_a_409_duplicate_given_under_a_key_is_replayed_as_409(acme, catalogue):
+    first = acme.post(ORDERS, order_body(), format="json").json()
+
+    refused = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="late-key")
+    again = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="late-key")
+
+    assert (refused.status_code, again.status_code) == (409, 409)
+    assert again.json() == refused.json() and error(again)["order_id"] == first["id"]
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in refused
+    assert Order.objects.count() == 1
+
+
 def test_a_resent_external_id_with_another_body_also_asks_a_person_to_look(acme, catalogue):
     first = acme.post(ORDERS, order_body(), format="json").json()
 
@@ -325,7 +337,9 @@ def test_availability_per_location_and_in_total(acme, catalogue):
     assert by_sku["SKU-1"]["locations"] == [{"location": "WH-EAST", "on_hand": 100, "reserved": 2, "available": 98}]
     assert by_sku["SKU-2"]["available"] == 105
     assert (by_sku["GHOST"]["known"], by_sku["GHOST"]["available"], by_sku["GHOST"]["locations"]) == (False, 0, [])
-    assert error(acme.get("/api/v1/inventory/availability/"))["code"] == "validation_error"
+    assert error(acme.get("/api/v1/inventory/availability/"))["fields"] == {"sku": ["Required."]}
+    too_many = acme.get("/api/v1/inventory/availability/", {"sku": [f"SKU-{n}" for n in range(101)]})
+    assert too_many.status_code == 400 and error(too_many)["fields"] == {"sku": ["At most 100; this asks for 101."]}
 
 
 def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catalogue):
