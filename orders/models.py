@@ -330,7 +330,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
 
 class ShipmentLine(models.Model):
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines", db_index=False)  # (shipment, order_line) is unique
     order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="shipment_lines")
     quantity = models.PositiveIntegerField(help_text="Base units.")
 
