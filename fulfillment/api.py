@@ -151,7 +151,7 @@ def document_error_responses(result, generator, request, public):
     error_schema = {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "properties": {"error": {"type": "object", "required": ["code", "message", "fields"], "properties": {
             "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"},
         }, "additionalProperties": True}},
     }

@@ -30,17 +30,25 @@ from .serializers import (
     OrderInputSerializer,
     OrderSerializer,
     ShipmentSerializer,
+    StrictSerializer,
 )
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer, description=text) for code, text in {
     400: "Malformed JSON, wrong types, unknown fields, non-positive quantities, too many lines",
     401: "Missing or wrong token",
+    403: "Staff signed in whose role may not do this",
     404: "Not found (or another partner's)",
     409: "Not possible in the order's state, a duplicate, or the same key still in flight",
     413: "Body too large",
     422: "Idempotency-Key reused with another body",
     429: "Too many requests; see Retry-After",
 }.items()}
+
+
+def _staff_need(request, permission: str) -> None:
+    """Partners act on their own orders; staff on their session need what their role allows in the portal."""
+    if caller_partner(request.user) is None and not request.user.has_perm(permission):
+        raise PermissionDenied("Your role may not do this; the portal shows what it may.")
 
 
 def _actor(request) -> Actor:
@@ -154,9 +162,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
-    @extend_schema(summary="Cancel an order", request=None, responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 404, 409, 429)}})
+    @extend_schema(summary="Cancel an order", request=None, responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 403, 404, 409, 429)}})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        _staff_need(request, "orders.cancel_order")
         order = self.get_object()
         services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
         return self._answer(order.pk, status.HTTP_200_OK)
@@ -167,16 +176,19 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             200: OrderSerializer,
             202: OpenApiResponse(OrderSerializer, description="After release: recorded, a person follows up with the warehouse"),
-            **{k: ERRORS[k] for k in (400, 401, 404, 409, 429)},
+            **{k: ERRORS[k] for k in (400, 401, 403, 404, 409, 429)},
         },
         examples=[OpenApiExample("New street", value={"line1": "2 Oak Ave", "postal_code": "62704"}, request_only=True)],
     )
     @action(detail=True, methods=["patch"], url_path="shipping-address")
     def shipping_address(self, request, pk=None):
+        _staff_need(request, "orders.correct_address")
         order = self.get_object()
         serializer = AddressChangeSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
+        if not changes:
+            raise serializers.ValidationError({"non_field_errors": ["Send at least one address field to change."]})
         result = services.order_change_address(order=order, changes=changes, actor=_actor(request))
         return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
 
@@ -191,6 +203,7 @@ AvailabilitySerializer = inline_serializer("Availability", {
     })),
 })
 MAX_AVAILABILITY_SKUS = 100
+SKU_CODE_MAX_LENGTH = 64
 
 
 class AvailabilityView(APIView):
@@ -201,17 +214,25 @@ class AvailabilityView(APIView):
     )
     def get(self, request):
         codes = list(dict.fromkeys(code.strip() for code in request.query_params.getlist("sku") if code.strip()))
+        odd = [code for code in codes if len(code) > SKU_CODE_MAX_LENGTH or "\x00" in code]
+        if odd:
+            return error_response("validation_error", "A SKU code is at most 64 printable characters.", 400, fields={"sku": [f"Not a SKU code: {odd[0][:80]!r}"]})
         if not codes or len(codes) > MAX_AVAILABILITY_SKUS:
             problem = f"At most {MAX_AVAILABILITY_SKUS}; this asks for {len(codes)}." if codes else "Required."
             return error_response("validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": [problem]})
         return Response({"skus": availability(codes)})
 
 
+class ShortPickLineSerializer(StrictSerializer):
+    line = serializers.IntegerField()
+    picked = serializers.IntegerField(min_value=0)
+
+
 class ShipmentEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["picked", "short_picked", "packed", "shipped", "label_failed", "delivered"])
     lines = serializers.ListField(
-        child=inline_serializer("ShortPickLine", {"line": serializers.IntegerField(), "picked": serializers.IntegerField(min_value=0)}),
-        required=False, help_text="short_picked: units picked per order line id (lines not listed were picked in full).",
+        child=ShortPickLineSerializer(), required=False,
+        help_text="short_picked: units picked per order line id, each line once (lines not listed were picked in full).",
     )
     carrier = serializers.CharField(max_length=64, required=False)
     tracking_number = serializers.CharField(max_length=100, required=False)
@@ -221,6 +242,9 @@ class ShipmentEventSerializer(serializers.Serializer):
         unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        named = [row["line"] for row in data.get("lines") or []]
+        if len(named) != len(set(named)):
+            raise serializers.ValidationError({"lines": ["Name each line once, with all it picked."]})
         needs = {"short_picked": ["lines"], "shipped": ["carrier", "tracking_number"], "label_failed": ["reason"]}.get(data["type"], [])
         missing = [name for name in needs if not data.get(name)]
         if missing:
@@ -240,6 +264,7 @@ class ShipmentEventView(APIView):
     )
     def post(self, request, pk: int):
         _check_body_size(request)
+        _staff_need(request, "orders.change_shipment")
         shipment = Shipment.objects.filter(pk=pk, order__in=order_queryset(request.user)).select_related("location").first()
         if shipment is None:
             return error_response("not_found", "Not found.", 404)

@@ -527,3 +527,69 @@ def test_an_unexpected_failure_under_the_api_is_500_in_the_api_error_shape(acme,
 
     assert response.status_code == 500
     assert error(response)["code"] == "server_error"
+
+
+def test_staff_on_the_session_may_do_through_the_api_only_what_their_role_allows(client, acme, catalogue, ops_admin):
+    from fulfillment.roles import Role
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR, user_with_role
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    client.force_login(user_with_role("floor", Role.COORDINATOR))
+
+    cancel = client.post(f"{ORDERS}{order['id']}/cancel/")
+    assert cancel.status_code == 403 and error(cancel)["code"] == "permission_denied"
+    assert Order.objects.get(pk=order["id"]).status == OrderStatus.ALLOCATED
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    events = f"/api/v1/shipments/{order['shipments'][0]['id']}/events/"
+    assert client.post(events, {"type": "picked"}, content_type="application/json").status_code == 403
+
+    client.force_login(user_with_role("desk", Role.CUSTOMER_SERVICE))
+    moved = client.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line2": "Back door"}, content_type="application/json")
+    assert moved.status_code == 202  # released: a person follows up with the warehouse
+
+    client.force_login(ops_admin)
+    assert client.post(events, {"type": "picked"}, content_type="application/json").json()["status"] == "picked"
+
+
+def test_an_empty_address_change_is_400_and_changes_nothing(acme, catalogue):
+    from orders.models import OrderEvent
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    events_before = OrderEvent.objects.filter(order_id=order["id"]).count()
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {}, format="json")
+
+    assert response.status_code == 400
+    assert error(response)["fields"] == {"non_field_errors": ["Send at least one address field to change."]}
+    assert OrderEvent.objects.filter(order_id=order["id"]).count() == events_before
+
+
+@pytest.mark.parametrize("code", ["A\x00B", "X" * 65])
+def test_availability_of_something_that_cannot_be_a_sku_code_is_400(acme, code):
+    response = acme.get("/api/v1/inventory/availability/", {"sku": ["SKU-1", code]})
+
+    assert response.status_code == 400
+    assert list(error(response)["fields"]) == ["sku"]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [{"line": "LINE", "picked": 0}, {"line": "LINE", "picked": 2}],
+        [{"line": "LINE", "picked": 1, "reason": "dropped"}],
+    ],
+    ids=["a line twice", "an unknown field in a line"],
+)
+def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes_nothing(acme, catalogue, lines):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    sent = [{**row, "line": order["lines"][0]["id"]} for row in lines]
+
+    response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": sent}, format="json")
+
+    assert response.status_code == 400 and "lines" in error(response)["fields"]
+    assert [s["status"] for s in acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]] == ["released"]
