@@ -594,10 +594,12 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
     order.save(update_fields=[f"ship_{f}" for f in before] + ["updated_at"])
     _order_action_event(order, "change_address", actor=actor, data={"before": before, "after": {f: getattr(order, f"ship_{f}") for f in before}})
     raise_address_problems(order, actor=actor, source_system="api")
-    if not address_problems(
-        line1=order.ship_line1, city=order.ship_city, region=order.ship_region, postal_code=order.ship_postal_code, country=order.ship_country
-    ):
-        for exception in FulfillmentException.objects.filter(order=order, type__code="invalid_address", status__in=OPEN_STATUSES):
+    still_wrong = {problem.field for problem in address_problems_of(order)}
+    for exception in FulfillmentException.objects.filter(order=order, type__code="invalid_address", status__in=OPEN_STATUSES):
+        # One exception per field: a corrected field closes its own even while another is still wrong.
+        field = exception.detail.get("field")
+        corrected = not still_wrong if field is None else field not in still_wrong
+        if corrected:
             exception_services.exception_resolve(exception=exception, note="The partner sent a corrected address.", action="address_changed", actor=actor)
     return AddressChange(order_lock(order), applied=True)
 

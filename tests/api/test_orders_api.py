@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exceptions.models import FulfillmentException
+from exceptions.models import OPEN_STATUSES, FulfillmentException
 from orders.models import IdempotencyKey, Order, OrderStatus
 from orders.intake import idempotency_prune
 
@@ -593,3 +593,20 @@ def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes
 
     assert response.status_code == 400 and "lines" in error(response)["fields"]
     assert [s["status"] for s in acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]] == ["released"]
+
+
+def test_correcting_one_of_two_address_problems_closes_its_exception_and_keeps_the_other(acme, catalogue):
+    broken = {"line1": "", "city": "Springfield", "region": "IL", "postal_code": "6270", "country": "US"}
+    order = acme.post(ORDERS, order_body(shipping_address=broken), format="json").json()
+    assert order["status"] == "on_hold" and [e["code"] for e in order["open_exceptions"]] == ["invalid_address"] * 2
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "1 Main St"}, format="json")
+
+    assert response.status_code == 200
+    still_open = FulfillmentException.objects.filter(order_id=order["id"], type__code="invalid_address", status__in=OPEN_STATUSES)
+    assert [e.detail["field"] for e in still_open] == ["postal_code"]
+    assert response.json()["status"] == "on_hold"
+
+    fixed = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"postal_code": "62701"}, format="json")
+
+    assert fixed.json()["open_exceptions"] == [] and fixed.json()["status"] != "on_hold"
