@@ -415,8 +415,8 @@ def order_allocate_remainder(*, order: Order, plan: Sequence[PlannedShipment], a
     shipments = _reserve_plan(order, plan, lines, actor)
     for shipment in shipments:
         events.shipment_transitioned(shipment, name="planned", from_status="", actor=actor, data={"reason": "remainder"})
-        if release:
-            _run_shipment_transition(shipment, "release", actor=actor)
+    if release:
+        _release_to_warehouse(order, shipments, actor=actor)
     return shipments
 
 
@@ -464,15 +464,20 @@ def order_release(*, order: Order, actor: Actor) -> Order:
     """Hand an allocated order to the warehouse: it and its planned shipments become released."""
     order = order_lock(order)
     _run_order_transition(order, "release", actor=actor)
+    _release_to_warehouse(order, _shipments_locked(order, [ShipmentStatus.PLANNED]), actor=actor)
+    return order
+
+
+def _release_to_warehouse(order: Order, shipments: Iterable[Shipment], *, actor: Actor) -> None:
+    """Release the shipments and record the one message that tells the warehouse system about them."""
     released = []
-    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
+    for shipment in shipments:
         _run_shipment_transition(shipment, "release", actor=actor)
         released.append(
             {"shipment": shipment.pk, "location": shipment.location_id,
              "lines": [{"line": line.order_line_id, "quantity": line.quantity} for line in shipment.lines.all()]}
         )
-    events.order_sent(order, name="release_to_wms", actor=actor, data={"shipments": released})  # the message to the warehouse system
-    return order
+    events.order_sent(order, name="release_to_wms", actor=actor, data={"shipments": released})
 
 
 @transaction.atomic

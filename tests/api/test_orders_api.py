@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions.models import OPEN_STATUSES, FulfillmentException
-from orders.models import IdempotencyKey, Order, OrderStatus
+from orders.models import IdempotencyKey, Order, OrderEvent, OrderStatus
 from orders.intake import idempotency_prune
 
 from .conftest import order_body
@@ -382,6 +382,10 @@ def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
     assert response.status_code == 200
     shipments = acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]
     assert [(s["location"], s["status"], s["lines"][0]["quantity"]) for s in shipments] == [("WH-EAST", "picked", 1), ("WH-WEST", "released", 2)]
+    # The warehouse system hears of the remainder as it heard of the first shipment.
+    messages = OrderEvent.objects.filter(order_id=order["id"], kind=OrderEvent.Kind.OUTBOUND, name="release_to_wms").order_by("id")
+    assert [[s["shipment"] for s in m.data["shipments"]] for m in messages] == [[shipments[0]["id"]], [shipments[1]["id"]]]
+    assert messages[1].data["shipments"][0]["lines"] == [{"line": line, "quantity": 2}]
 
 
 def test_exceptions_list_staff_see_all_partners_their_own(client, acme, globex, catalogue, ops_admin):
@@ -553,8 +557,6 @@ def test_staff_on_the_session_may_do_through_the_api_only_what_their_role_allows
 
 
 def test_an_empty_address_change_is_400_and_changes_nothing(acme, catalogue):
-    from orders.models import OrderEvent
-
     order = acme.post(ORDERS, order_body(), format="json").json()
     events_before = OrderEvent.objects.filter(order_id=order["id"]).count()
 
