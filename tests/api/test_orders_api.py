@@ -612,3 +612,28 @@ def test_correcting_one_of_two_address_problems_closes_its_exception_and_keeps_t
     fixed = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"postal_code": "62701"}, format="json")
 
     assert fixed.json()["open_exceptions"] == [] and fixed.json()["status"] != "on_hold"
+
+
+def test_listing_orders_and_exceptions_costs_the_same_queries_for_a_few_or_a_page_full(acme, catalogue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert acme.get(path, {"page_size": 200}).status_code == 200
+        return len(captured)
+
+    def add(count: int, start: int) -> None:
+        for number in range(start, start + count):
+            customer = {"name": "Ada", "email": f"ada{number}@example.com", "tier": "standard"}
+            clean = acme.post(ORDERS, order_body(external_id=f"L-{number}", customer=customer), format="json")
+            held = acme.post(ORDERS, order_body(external_id=f"H-{number}", customer=customer, lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
+            assert (clean.status_code, held.status_code) == (201, 201)
+
+    add(2, 0)
+    few = (queries(ORDERS), queries("/api/v1/exceptions/"))
+    add(10, 2)
+    many = (queries(ORDERS), queries("/api/v1/exceptions/"))
+
+    assert acme.get(ORDERS, {"page_size": 200}).json()["count"] == 24
+    assert many == few
