@@ -31,10 +31,13 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+def error_body(code: str, message: str, *, fields: dict | None = None, **detail) -> dict:
+    """The one error shape of DESIGN §5, for DRF views and plain Django handlers alike."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **detail}}
+
+
 def error_response(code: str, message: str, http_status: int, *, fields: dict | None = None, headers: dict | None = None, **detail) -> Response:
-    body = {"code": code, "message": message, "fields": fields or {}}
-    body.update(detail)
-    return Response({"error": body}, status=http_status, headers=headers)
+    return Response(error_body(code, message, fields=fields, **detail), status=http_status, headers=headers)
 
 
 def _flatten(detail):

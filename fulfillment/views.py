@@ -4,6 +4,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .api import error_body
 from .health import broker_status, database_status
 
 
@@ -22,7 +23,7 @@ def healthz(request):
 
 
 def _api_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+    return JsonResponse(error_body(code, message), status=status)
 
 
 def _resolves(path: str) -> bool:
