@@ -38,7 +38,7 @@ def cancel_order(exception, actor, data, user):
 
 def correct_address(exception, actor, data, user):
     address = Address(**{k: data.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")})
-    services.order_correct_address(order=exception.order, address=address, actor=actor)
+    allocation.order_correct_address(order=exception.order, address=address, actor=actor)
     exception_services.exception_resolve(
         exception=exception, note="Address corrected and re-validated.", action="correct_address", actor=actor, operator_minutes=_minutes(data),
     )

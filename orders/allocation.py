@@ -522,6 +522,39 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
     )
 
 
+def plan_for_the_new_address(change: services.AddressChange, *, actor: Actor) -> RoutingDecision | None:
+    """Plan again an order whose plan was made for the address it had (caller's transaction).
+
+    The old shipments are cancelled and their stock given back first, so the order may land on
+    the same site again. A proposal awaiting approval that the new plan replaces is closed.
+    """
+    if not change.plan_outdated:
+        return None
+    order = change.order
+    destination = f"{order.ship_postal_code} {order.ship_country}".strip()
+    order = order_reallocate_start(order=order, actor=actor, reason=f"the shipping address moved to {destination}")
+    decision = order_route(order=order, actor=actor)
+    if decision.outcome != RoutingDecision.Outcome.SPLIT_PENDING:
+        _resolve_open(order, "split_approval_required", note=f"Planned again for the new address: {decision.get_outcome_display().lower()}.", actor=actor)
+    return decision
+
+
+@transaction.atomic
+def order_change_address(*, order: Order, changes: dict, actor: Actor) -> services.AddressChange:
+    """services.order_change_address, then a new plan if the order holds one made for the old address."""
+    change = services.order_change_address(order=order, changes=changes, actor=actor)
+    plan_for_the_new_address(change, actor=actor)
+    return change
+
+
+@transaction.atomic
+def order_correct_address(*, order: Order, address: services.Address, actor: Actor) -> services.AddressChange:
+    """services.order_correct_address, then a new plan if the order holds one made for the old address."""
+    change = services.order_correct_address(order=order, address=address, actor=actor)
+    plan_for_the_new_address(change, actor=actor)
+    return change
+
+
 def route_when_hold_lifts(exception, actor: Actor) -> None:
     """Exceptions hook: an order whose hold just lifted is ready again, so allocate it now."""
     order = Order.objects.filter(pk=exception.order_id, status=OrderStatus.READY).first()

@@ -189,7 +189,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Send at least one address field to change."]})
-        result = services.order_change_address(order=order, changes=changes, actor=_actor(request))
+        result = allocation.order_change_address(order=order, changes=changes, actor=_actor(request))
         return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
 
 

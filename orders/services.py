@@ -537,8 +537,32 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
 EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
 
 
+# Statuses in which an order holds a plan (or a backorder) made for the address it had.
+PLANNED_FOR_ITS_ADDRESS = [OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
+
+
+def _destination(address: dict) -> tuple[str, str]:
+    """What routing reads from an address: rules match the country and the postal prefix, sites ship to countries."""
+    return address["country"].upper(), address["postal_code"].replace(" ", "").upper()
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    order: Order
+    applied: bool  # False: too late to change here, a person follows it up (202)
+    # The order still holds a plan made for another country or postal code: its site may not ship
+    # there and another rule may match, so it must be planned again. (An order the change put on
+    # hold, or whose hold it lifted, is planned again when it comes off hold.)
+    plan_outdated: bool = False
+
+
+def _address_change(order: Order, *, status_before: str, before: dict, after: dict) -> AddressChange:
+    outdated = order.status == status_before and status_before in PLANNED_FOR_ITS_ADDRESS and _destination(before) != _destination(after)
+    return AddressChange(order, applied=True, plan_outdated=outdated)
+
+
 @transaction.atomic
-def order_correct_address(*, order: Order, address: Address, actor: Actor) -> Order:
+def order_correct_address(*, order: Order, address: Address, actor: Actor) -> AddressChange:
     """Replace the shipping address, provided it passes the country's rules; before release only."""
     order = order_lock(order)
     if order.status not in EDITABLE_ADDRESS:
@@ -557,16 +581,10 @@ def order_correct_address(*, order: Order, address: Address, actor: Actor) -> Or
     order.save(update_fields=[f"ship_{f}" for f in before] + ["updated_at"])
     after = {f: getattr(order, f"ship_{f}") for f in before}
     _order_action_event(order, "correct_address", actor=actor, data={"before": before, "after": after})
-    return order
+    return _address_change(order, status_before=order.status, before=before, after=after)
 
 
 AFTER_RELEASE = [OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED]
-
-
-@dataclass(frozen=True)
-class AddressChange:
-    order: Order
-    applied: bool  # False: too late to change here, a person follows it up (202)
 
 
 @transaction.atomic
@@ -593,11 +611,13 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
         return AddressChange(order, applied=False)
     if order.status not in EDITABLE_ADDRESS:
         raise IllegalTransition(order, "change_address", "it has left the warehouse; the address can no longer change.")
+    status_before = order.status
     before = {f: getattr(order, f"ship_{f}") for f in ("name", "line1", "line2", "city", "region", "postal_code", "country")}
     for field_name, value in changes.items():
         setattr(order, f"ship_{field_name}", value.upper() if field_name == "country" else value)
     order.save(update_fields=[f"ship_{f}" for f in before] + ["updated_at"])
-    _order_action_event(order, "change_address", actor=actor, data={"before": before, "after": {f: getattr(order, f"ship_{f}") for f in before}})
+    after = {f: getattr(order, f"ship_{f}") for f in before}
+    _order_action_event(order, "change_address", actor=actor, data={"before": before, "after": after})
     raise_address_problems(order, actor=actor, source_system="api")
     still_wrong = {problem.field for problem in address_problems_of(order)}
     for exception in FulfillmentException.objects.filter(order=order, type__code="invalid_address", status__in=OPEN_STATUSES):
@@ -606,7 +626,7 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
         corrected = not still_wrong if field is None else field not in still_wrong
         if corrected:
             exception_services.exception_resolve(exception=exception, note="The partner sent a corrected address.", action="address_changed", actor=actor)
-    return AddressChange(order_lock(order), applied=True)
+    return _address_change(order_lock(order), status_before=status_before, before=before, after=after)
 
 
 def address_problems_of(order: Order) -> list:

@@ -282,6 +282,69 @@ def test_address_change_before_release_is_revalidated(acme, catalogue):
     assert (body["shipping_address"]["postal_code"], body["status"], body["open_exceptions"]) == ("62704", "allocated", [])
 
 
+TORONTO = {"line1": "290 Bremner Blvd", "city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"}
+
+
+def _us_only_east_and_a_canadian_site(catalogue):
+    from tests.factories import LocationFactory, stock
+
+    catalogue["east"].ships_to = ["US"]
+    catalogue["east"].save()
+    toronto = LocationFactory(code="WH-TORONTO", country="CA", ships_to=["CA"])
+    stock(toronto, catalogue["SKU-1"], 10)
+    return toronto
+
+
+def test_a_new_destination_is_planned_again_and_the_old_reservation_given_back(acme, catalogue):
+    from inventory.models import StockLevel
+    from orders.models import RoutingDecision
+
+    toronto = _us_only_east_and_a_canadian_site(catalogue)
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    assert [s["location"] for s in order["shipments"]] == ["WH-EAST"]
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", TORONTO, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "allocated" and body["open_exceptions"] == []
+    assert [(s["location"], s["status"]) for s in body["shipments"] if s["status"] != "cancelled"] == [("WH-TORONTO", "planned")]
+    reserved = dict(StockLevel.objects.filter(sku=catalogue["SKU-1"]).values_list("location__code", "reserved"))
+    assert reserved == {"WH-EAST": 0, "WH-TORONTO": 2}
+    latest = RoutingDecision.objects.filter(order_id=order["id"]).latest("at")
+    assert latest.plan[0]["location_id"] == toronto.pk
+    assert OrderEvent.objects.filter(order_id=order["id"], name="reallocate", data__reason="the shipping address moved to M5V 3L9 CA").exists()
+
+
+def test_a_new_destination_no_site_ships_to_gives_the_stock_back_and_backorders(acme, catalogue):
+    from inventory.models import StockLevel
+
+    catalogue["east"].ships_to = ["US"]
+    catalogue["east"].save()
+    order = acme.post(ORDERS, order_body(), format="json").json()
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", TORONTO, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "backordered"
+    assert [e["code"] for e in body["open_exceptions"]] == ["out_of_stock"]
+    assert StockLevel.objects.get(location=catalogue["east"], sku=catalogue["SKU-1"]).reserved == 0
+
+
+def test_an_address_change_that_keeps_the_destination_keeps_the_plan(acme, catalogue):
+    from orders.models import RoutingDecision
+
+    _us_only_east_and_a_canadian_site(catalogue)
+    order = acme.post(ORDERS, order_body(), format="json").json()
+
+    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line2": "Back door", "postal_code": " 62701 "}, format="json")
+
+    assert response.status_code == 200
+    assert [s["id"] for s in response.json()["shipments"]] == [s["id"] for s in order["shipments"]]
+    assert RoutingDecision.objects.filter(order_id=order["id"]).count() == 1
+
+
 def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
     from orders.services import order_release
     from tests.factories import TEST_ACTOR

@@ -158,3 +158,23 @@ def test_the_order_page_explains_the_routing_in_plain_words(client, network, ser
     assert "waits for customer service to approve it" in body
     assert "A: chosen — ships 1 line(s), 2 unit(s)." in body
     assert "C: not used" in body
+
+
+def test_a_new_address_a_single_site_can_serve_replaces_the_proposal_and_closes_its_exception(network):
+    from orders.allocation import order_change_address
+
+    toronto = LocationFactory(code="TORONTO", country="CA", ships_to=["CA"])
+    stock(toronto, network["x"], 5)
+    stock(toronto, network["y"], 5)
+    order, exception = proposed_split(network)
+
+    order_change_address(
+        order=order, changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"}, actor=TEST_ACTOR,
+    )
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["TORONTO"]
+    exception.refresh_from_db()
+    assert exception.status == "resolved" and "Planned again for the new address" in exception.resolution_note
+    assert reserved_total() == 5
