@@ -1,6 +1,7 @@
 """Exceptions, read-only over the API: staff see all, a partner those of its own orders."""
 
 import django_filters
+from django import forms
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 
@@ -30,11 +31,24 @@ class ExceptionOutSerializer(serializers.Serializer):
         return exception.order.external_id if exception.order_id else None
 
 
+class _IdField(forms.IntegerField):
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not value.strip().isdigit():  # not 4.7, 4e0 or 1_0, which int() would bend into an id
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class IdFilter(django_filters.Filter):
+    """An order id, exactly: django-filter's NumberFilter reads decimals, and would take 4.7 for order 4."""
+
+    field_class = _IdField
+
+
 class ExceptionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ExceptionStatus.choices)
     code = django_filters.CharFilter(field_name="type__code")
     priority = django_filters.ChoiceFilter(choices=Priority.choices)
-    order = django_filters.NumberFilter(field_name="order_id")
+    order = IdFilter(field_name="order_id")
 
     class Meta:
         model = FulfillmentException

@@ -6,7 +6,7 @@ import math
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -29,6 +29,16 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's, also refusing JSON nested deeper than Python's decoder can follow (400, not a crash)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
 
 def error_body(code: str, message: str, *, fields: dict | None = None, **detail) -> dict:
@@ -78,6 +88,8 @@ class PartnerTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         model = self.get_model()
+        if "\x00" in key:  # PostgreSQL refuses NUL in text: not a token we could have issued
+            raise exceptions.AuthenticationFailed("Invalid token.")
         try:
             token = model.objects.select_related("user__partner").get(key=key)
         except model.DoesNotExist:

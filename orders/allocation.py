@@ -470,12 +470,14 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
     lines = list(shipment.lines.select_related("order_line"))
     unknown = set(picked) - {line.order_line_id for line in lines}
     if unknown:
-        raise InvalidInput(OrderError.INVALID_PLAN, f"Lines {sorted(unknown)} are not part of shipment {shipment.pk}.")
+        message = f"Lines {sorted(unknown)} are not part of shipment {shipment.pk}."
+        raise InvalidInput(OrderError.INVALID_PLAN, message, fields={"lines": [message]})
     shorts = {}
     for line in lines:
         got = picked.get(line.order_line_id, line.quantity)
         if not isinstance(got, int) or not 0 <= got <= line.quantity:
-            raise InvalidInput(OrderError.INVALID_PLAN, f"Line {line.order_line.line_number}: picked must be between 0 and {line.quantity}.")
+            message = f"Line {line.order_line.line_number}: picked must be between 0 and {line.quantity}."
+            raise InvalidInput(OrderError.INVALID_PLAN, message, fields={"lines": [message]})
         if got < line.quantity:
             shorts[line.order_line_id] = line.quantity - got
             stock_write_off_reserved(

@@ -29,6 +29,7 @@ from .serializers import (
     ErrorSerializer,
     OrderInputSerializer,
     OrderSerializer,
+    PlainIntegerField,
     ShipmentSerializer,
     StrictSerializer,
 )
@@ -137,6 +138,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 "validation_error", f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.", status.HTTP_400_BAD_REQUEST,
                 fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}."]},
             )
+        if "\x00" in key:
+            return error_response(
+                "validation_error", "The Idempotency-Key may not contain NUL characters.", status.HTTP_400_BAD_REQUEST,
+                fields={"Idempotency-Key": ["NUL characters are not allowed."]},
+            )
         with transaction.atomic():
             claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
             if isinstance(claimed, intake.Replay):
@@ -224,12 +230,16 @@ class AvailabilityView(APIView):
 
 
 class ShortPickLineSerializer(StrictSerializer):
-    line = serializers.IntegerField()
-    picked = serializers.IntegerField(min_value=0)
+    line = PlainIntegerField()
+    picked = PlainIntegerField(min_value=0)
+
+
+# The fields each event type reads beside `type`; anything else is refused, so data sent under the wrong type is not lost.
+EVENT_FIELDS = {"picked": set(), "short_picked": {"lines"}, "packed": set(), "shipped": {"carrier", "tracking_number"}, "label_failed": {"reason"}, "delivered": set()}
 
 
 class ShipmentEventSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["picked", "short_picked", "packed", "shipped", "label_failed", "delivered"])
+    type = serializers.ChoiceField(choices=list(EVENT_FIELDS))
     lines = serializers.ListField(
         child=ShortPickLineSerializer(), required=False,
         help_text="short_picked: units picked per order line id, each line once (lines not listed were picked in full).",
@@ -242,6 +252,9 @@ class ShipmentEventSerializer(serializers.Serializer):
         unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        foreign = sorted(set(self.initial_data) - {"type"} - EVENT_FIELDS[data["type"]])
+        if foreign:
+            raise serializers.ValidationError({name: [f"Not part of a {data['type']} event."] for name in foreign})
         named = [row["line"] for row in data.get("lines") or []]
         if len(named) != len(set(named)):
             raise serializers.ValidationError({"lines": ["Name each line once, with all it picked."]})

@@ -68,6 +68,8 @@ class OrderStatus(models.TextChoices):
 
 
 S = OrderStatus
+# The largest quantity a line can hold in the SKU's base unit (a PostgreSQL integer column).
+BASE_QUANTITY_LIMIT = 2_147_483_647
 HOLDABLE = [S.RECEIVED, S.READY, S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL]
 CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED]
 

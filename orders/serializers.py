@@ -46,6 +46,23 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class _NoDigitGrouping:
+    """Python reads "1_000" as 1000; in a partner's number that is a typo, not a digit separator."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "_" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PlainIntegerField(_NoDigitGrouping, serializers.IntegerField):
+    pass
+
+
+class PlainDecimalField(_NoDigitGrouping, serializers.DecimalField):
+    pass
+
+
 class AddressSerializer(StrictSerializer):
     # Missing or odd parts are a business problem (the order is held), not a malformed request.
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -59,15 +76,15 @@ class AddressSerializer(StrictSerializer):
 
 class CustomerSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     tier = serializers.ChoiceField(choices=CustomerTier.choices, default=CustomerTier.STANDARD)
 
 
 class LineInputSerializer(StrictSerializer):
     sku = serializers.CharField(max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    quantity = PlainIntegerField(min_value=1, max_value=1_000_000)
     uom = serializers.CharField(max_length=16, default="each")
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    unit_price = PlainDecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
 
 
 @extend_schema_serializer(examples=[OpenApiExample("An order", value=ORDER_EXAMPLE, request_only=True)])

@@ -33,6 +33,7 @@ from . import events
 from .addresses import address_problems
 from .errors import OrderError
 from .models import (
+    BASE_QUANTITY_LIMIT,
     HOLDABLE,
     Order,
     OrderEvent,
@@ -221,6 +222,10 @@ def order_store(
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)
         per_unit = sku.base_units_per(line.uom) if sku else None
+        if per_unit and line.quantity * per_unit > BASE_QUANTITY_LIMIT:
+            message = f"{line.quantity:,} {line.uom} of {sku.code} is {line.quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+            # Keyed like the serializer's line errors (from 0), as the partner sent the lines.
+            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: {message}", fields={"lines": {str(number - 1): {"quantity": [message]}}})
         rows.append(
             OrderLine(
                 order=order, line_number=number, sku_code=line.sku_code, sku=sku, quantity=line.quantity,

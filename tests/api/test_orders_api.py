@@ -11,7 +11,7 @@ from exceptions.models import OPEN_STATUSES, FulfillmentException
 from orders.models import IdempotencyKey, Order, OrderEvent, OrderStatus
 from orders.intake import idempotency_prune
 
-from .conftest import order_body
+from .conftest import ORDER_BODY, order_body
 
 pytestmark = pytest.mark.django_db
 ORDERS = "/api/v1/orders/"
@@ -451,6 +451,39 @@ def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
     assert messages[1].data["shipments"][0]["lines"] == [{"line": line, "quantity": 2}]
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "picked", "lines": [{"line": "LINE", "picked": 0}]},
+        {"type": "packed", "carrier": "UPS", "tracking_number": "1Z1"},
+        {"type": "shipped", "carrier": "UPS", "tracking_number": "1Z1", "reason": "late"},
+    ],
+    ids=["a picked event with short lines", "a packed event with a carrier", "a shipped event with a reason"],
+)
+def test_an_event_carrying_fields_of_another_event_type_is_400_and_changes_nothing(acme, catalogue, event):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    if "lines" in event:
+        event["lines"][0]["line"] = order["lines"][0]["id"]
+    extra = set(event) - {"type", "carrier", "tracking_number"} if event["type"] == "shipped" else set(event) - {"type"}
+
+    response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", event, format="json")
+
+    assert response.status_code == 400
+    assert set(error(response)["fields"]) == extra
+    assert [s["status"] for s in acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]] == ["released"]
+
+
+@pytest.mark.parametrize("value", ["4.7", "4e0", "x"])
+def test_the_exceptions_order_filter_takes_only_an_order_id(acme, catalogue, value):
+    response = acme.get("/api/v1/exceptions/", {"order": value})
+
+    assert response.status_code == 400 and list(error(response)["fields"]) == ["order"]
+
+
 def test_exceptions_list_staff_see_all_partners_their_own(client, acme, globex, catalogue, ops_admin):
     acme.post(ORDERS, order_body(external_id="A-1", lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
     globex.post(ORDERS, order_body(external_id="G-1", customer={"name": "G", "email": "g@example.com"}, lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
@@ -475,6 +508,11 @@ BAD = [
     ("unknown nested field", json.dumps(order_body(customer={"name": "A", "vip": True})), "validation_error", {"customer"}),
     ("unknown field in a line", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1", "gift": 1}])), "validation_error", {"lines"}),
     ("missing fields", json.dumps({"external_id": "1"}), "validation_error", {"placed_at", "currency", "customer", "shipping_address", "lines"}),
+    ("JSON nested deeper than it can be read", "[" * 5000 + "]" * 5000, "parse_error", None),
+    ("an email longer than 254 characters", json.dumps(order_body(customer={"name": "A", "email": "a" * 250 + "@example.com"})), "validation_error", {"customer"}),
+    # Python reads "1_0" as 10: a partner's typo must not become a quantity or a price.
+    ("digit grouping in a quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": "1_0", "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
+    ("digit grouping in a price", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1_0"}])), "validation_error", {"lines"}),
 ]
 
 
@@ -488,6 +526,47 @@ def test_bad_input_is_400_in_the_error_shape_and_creates_nothing(acme, catalogue
     if fields:
         assert fields <= set(body["fields"])
     assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
+
+
+def test_an_email_longer_than_254_characters_is_named_where_the_partner_sent_it(acme, catalogue):
+    response = acme.post(ORDERS, order_body(customer={"name": "A", "email": "a" * 250 + "@example.com"}), format="json")
+
+    assert response.status_code == 400
+    assert list(error(response)["fields"]) == ["customer"] and list(error(response)["fields"]["customer"]) == ["email"]
+
+
+def test_more_base_units_than_can_be_stored_is_400_about_that_line_and_creates_nothing(acme, catalogue):
+    from tests.factories import SkuFactory
+
+    SkuFactory(code="BOLT", unit_price="50.00", case_pack=5000)
+    lines = [ORDER_BODY["lines"][0], {"sku": "BOLT", "quantity": 500_000, "uom": "case", "unit_price": "50.00"}]
+
+    response = acme.post(ORDERS, order_body(lines=lines), format="json")
+
+    assert response.status_code == 400
+    assert error(response)["fields"] == {"lines": {"1": {"quantity": ["500,000 case of BOLT is 2,500,000,000 base units; a line holds at most 2,147,483,647."]}}}
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("path", [ORDERS, "ORDER/shipping-address/", "SHIPMENT/events/"])
+def test_json_nested_deeper_than_it_can_be_read_is_400_everywhere(acme, catalogue, path):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    path = path.replace("ORDER/", f"{ORDERS}{order['id']}/").replace("SHIPMENT/", f"/api/v1/shipments/{order['shipments'][0]['id']}/")
+    method = acme.patch if "shipping-address" in path else acme.post
+
+    response = method(path, "{\"a\": " * 3000 + "1" + "}" * 3000, content_type="application/json")
+
+    assert response.status_code == 400 and error(response)["code"] == "parse_error"
+
+
+def test_a_nul_in_the_token_is_401_and_in_the_idempotency_key_400(acme, catalogue):
+    anonymous = APIClient()
+    anonymous.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+    assert anonymous.get(ORDERS).status_code == 401
+
+    response = acme.post(ORDERS, order_body(), format="json", HTTP_IDEMPOTENCY_KEY="key\x00one")
+    assert response.status_code == 400 and list(error(response)["fields"]) == ["Idempotency-Key"]
+    assert not Order.objects.exists()
 
 
 def test_an_order_total_beyond_what_is_stored_is_400_about_the_lines(acme, catalogue):
@@ -643,8 +722,11 @@ def test_availability_of_something_that_cannot_be_a_sku_code_is_400(acme, code):
     [
         [{"line": "LINE", "picked": 0}, {"line": "LINE", "picked": 2}],
         [{"line": "LINE", "picked": 1, "reason": "dropped"}],
+        [{"line": 987654, "picked": 1}],
+        [{"line": "LINE", "picked": 99}],
+        [{"line": "1_0", "picked": 1}],
     ],
-    ids=["a line twice", "an unknown field in a line"],
+    ids=["a line twice", "an unknown field in a line", "a line not in the shipment", "more picked than planned", "digit grouping"],
 )
 def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes_nothing(acme, catalogue, lines):
     from orders.services import order_release
@@ -652,7 +734,7 @@ def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes
 
     order = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json").json()
     order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
-    sent = [{**row, "line": order["lines"][0]["id"]} for row in lines]
+    sent = [{**row, "line": order["lines"][0]["id"] if row["line"] == "LINE" else row["line"]} for row in lines]
 
     response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": sent}, format="json")
 
