@@ -197,17 +197,22 @@ def _present_members(queue: Queue):
 
 
 def _auto_assign(exception: FulfillmentException) -> None:
-    queue = Queue.objects.select_for_update().get(pk=exception.queue_id)  # the round-robin cursor
-    if queue.assignment == Queue.Assignment.MANUAL:
+    # Only a round-robin queue's cursor needs its row locked. The lock lasts until the caller
+    # commits, and a request that raises several exceptions (an order with a bad SKU and a bad
+    # price) would otherwise hold several queue rows, taken in whatever order its problems came.
+    if exception.queue.assignment == Queue.Assignment.MANUAL:
         return
-    members = _present_members(queue)
-    if queue.assignment == Queue.Assignment.ROUND_ROBIN:
-        ids = list(members.values_list("pk", flat=True))
+    if exception.queue.assignment == Queue.Assignment.ROUND_ROBIN:
+        queue = Queue.objects.select_for_update().get(pk=exception.queue_id)
+        ids = list(_present_members(queue).values_list("pk", flat=True))
         if not ids:
             return
         after = [pk for pk in ids if queue.last_assigned_id is not None and pk > queue.last_assigned_id]
         owner_id = (after or ids)[0]
+        Queue.objects.filter(pk=queue.pk).update(last_assigned_id=owner_id)
     else:
+        queue = exception.queue
+        members = _present_members(queue)
         loads = members.annotate(
             load=Count("owned_exceptions", filter=Q(owned_exceptions__status__in=OPEN_STATUSES))
         ).order_by("load", "pk")
@@ -215,7 +220,6 @@ def _auto_assign(exception: FulfillmentException) -> None:
         if first is None:
             return
         owner_id = first
-    Queue.objects.filter(pk=queue.pk).update(last_assigned_id=owner_id)
     FulfillmentException.objects.filter(pk=exception.pk).update(owner_id=owner_id)
     exception.owner_id = owner_id
     events.exception_assigned(exception, actor=SYSTEM, policy=queue.assignment)

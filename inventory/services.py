@@ -192,7 +192,8 @@ def stock_ship(*, location_id: int, sku_id: int, quantity: int, actor: Actor, re
 def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, reference: str = "") -> None:
     """Reserve (location_id, sku_id, quantity) items in one statement: all of them, or none and InsufficientStock.
 
-    The statement locks the stock levels (in id order, so two plans cannot deadlock), checks
+    The statement locks the stock levels (in location and SKU order, as every path that changes
+    several does, so two of them cannot deadlock), checks
     every one on its latest committed values, raises the reservations and writes their ledger
     rows. Nothing is written when one falls short, but the rows stay locked until the
     transaction ends: a caller that goes on to reserve elsewhere rolls back to a savepoint
@@ -214,7 +215,7 @@ def stock_reserve_many(*, items: Sequence[tuple[int, int, int]], actor: Actor, r
         f"WITH wanted(location_id, sku_id, quantity) AS (VALUES {values}), "
         f"locked AS (SELECT level.id, level.location_id, level.sku_id, level.on_hand, level.reserved, wanted.quantity "
         f"  FROM {levels} level JOIN wanted ON level.location_id = wanted.location_id AND level.sku_id = wanted.sku_id "
-        f"  ORDER BY level.id FOR UPDATE OF level), "
+        f"  ORDER BY level.location_id, level.sku_id FOR UPDATE OF level), "
         f"enough AS (SELECT count(*) = %s AND coalesce(bool_and(on_hand - reserved >= quantity), false) AS ok FROM locked), "
         f"raised AS (UPDATE {levels} SET reserved = {levels}.reserved + locked.quantity, updated_at = %s "
         f"  FROM locked, enough WHERE {levels}.id = locked.id AND enough.ok "

@@ -452,7 +452,11 @@ def order_reallocate_to(*, order: Order, location: Location, actor: Actor) -> Ro
     if not evaluation.plan.filled:
         why = next((c.reason for c in evaluation.candidates if c.location_id == location.pk), "it cannot fill the order")
         raise InsufficientStock(f"{location.code} cannot take this order: {why}.")
-    return order_route(order=order, actor=actor, rules=[chosen])
+    decision = order_route(order=order, actor=actor, rules=[chosen])
+    if decision.outcome != RoutingDecision.Outcome.SINGLE:
+        # Another order took the stock between the look above and the reservation: refuse, and all of this rolls back.
+        raise InsufficientStock(f"{location.code} cannot take this order: its stock went to another order just now.")
+    return decision
 
 
 @transaction.atomic
@@ -473,6 +477,8 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
         message = f"Lines {sorted(unknown)} are not part of shipment {shipment.pk}."
         raise InvalidInput(OrderError.INVALID_PLAN, message, fields={"lines": [message]})
     shorts = {}
+    if len(lines) > 1:
+        services._lock_stock_of([shipment])
     for line in lines:
         got = picked.get(line.order_line_id, line.quantity)
         if not isinstance(got, int) or not 0 <= got <= line.quantity:

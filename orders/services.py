@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 from rest_framework.authtoken.models import Token
@@ -360,13 +360,37 @@ def order_approve_split(*, order: Order, actor: Actor) -> Order:
     return _run_order_transition(order, "approve_split", actor=actor)
 
 
+def _lock_stock_of(shipments: Sequence[Shipment], *, line: OrderLine | None = None) -> None:
+    """Lock the stock levels the shipments' lines (or only `line`'s) draw on, in location and SKU order,
+    before any of them changes.
+
+    Every path that changes several stock levels in one transaction takes them in this order
+    (inventory's stock_reserve_many too). Taken line by line instead, two orders listing the same
+    SKUs in opposite order would each hold a row the other waits for.
+    """
+    if not shipments:
+        return
+    drawn = ShipmentLine.objects.filter(
+        shipment__in=[shipment.pk for shipment in shipments],
+        shipment__location_id=OuterRef("location_id"), order_line__sku_id=OuterRef("sku_id"),
+    )
+    if line is not None:
+        drawn = drawn.filter(order_line=line)
+    levels = StockLevel.objects.filter(Exists(drawn)).order_by("location_id", "sku_id")
+    list(levels.select_for_update(of=("self",)).values_list("pk", flat=True))
+
+
 def _release_backed(shipment: Shipment, line: ShipmentLine, *, actor: Actor, reason: str) -> int:
     """Release a shipment line's reservation, or as much of it as the stock level still holds.
 
     A physical count (stock_count_correction) may have shrunk reservations below
     what shipments planned; what is no longer reserved cannot be released twice.
     """
-    level = StockLevel.objects.select_for_update().filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).first()
+    # No ordering: StockLevel's default one joins location and SKU, and FOR UPDATE would lock their rows too.
+    level = (
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).order_by("pk").first()
+    )
     backed = min(line.quantity, (level.reserved - level.picked) if level else 0)
     if backed > 0:
         stock_release(
@@ -386,7 +410,9 @@ def _cancel_shipment_releasing_stock(shipment: Shipment, *, actor: Actor, reason
 
 def order_give_back_plan(order: Order, *, actor: Actor, reason: str) -> None:
     """Cancel the order's planned (not yet released) shipments and release their stock; caller holds the order lock."""
-    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
+    shipments = _shipments_locked(order, [ShipmentStatus.PLANNED])
+    _lock_stock_of(shipments)
+    for shipment in shipments:
         _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
 
 
@@ -459,8 +485,7 @@ def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, act
 def order_reject_split(*, order: Order, actor: Actor, reason: str = "Split rejected; waiting for full stock") -> Order:
     order = order_lock(order)
     _run_order_transition(order, "reject_split", actor=actor, data={"reason": reason})
-    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED]):
-        _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
+    order_give_back_plan(order, actor=actor, reason=reason)
     return order
 
 
@@ -491,7 +516,9 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
     and close its open exceptions (there is nothing left to fix)."""
     order = order_lock(order)
     _run_order_transition(order, "cancel", actor=actor, fields=["cancel_reason"], data={"reason": reason}, reason=reason)
-    for shipment in _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED]):
+    shipments = _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED])
+    _lock_stock_of(shipments)
+    for shipment in shipments:
         _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
     OrderLine.objects.filter(order=order, base_quantity__isnull=False).update(
         quantity_cancelled=F("base_quantity") - F("quantity_shipped"), quantity_allocated=0, cancelled=True
@@ -525,6 +552,7 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     if any(sh.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) and sh.lines.filter(order_line=line).exists() for sh in shipments):
         raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first.")
     released = 0
+    _lock_stock_of(shipments, line=line)
     for shipment in shipments:
         for shipment_line in shipment.lines.select_related("order_line").filter(order_line=line):
             released += _release_backed(shipment, shipment_line, actor=actor, reason=reason)
@@ -686,6 +714,8 @@ def shipment_lock(shipment: Shipment | int) -> tuple[Order, Shipment]:
 
 def _shipment_stock(shipment: Shipment, service, *, actor: Actor, source_system: str) -> list[ShipmentLine]:
     lines = list(shipment.lines.select_related("order_line"))
+    if len(lines) > 1:
+        _lock_stock_of([shipment])
     for line in lines:
         service(
             location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity,
