@@ -6,7 +6,6 @@ import json
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 from exceptions.models import FulfillmentException
 from fulfillment.actors import Actor
 from fulfillment.api import PayloadTooLarge, caller_partner, error_response, is_staff_caller
+from fulfillment.db import atomic_retrying_deadlocks
 from inventory.selectors import availability
 
 from . import allocation, intake, services
@@ -143,7 +143,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 "validation_error", "The Idempotency-Key may not contain NUL characters.", status.HTTP_400_BAD_REQUEST,
                 fields={"Idempotency-Key": ["NUL characters are not allowed."]},
             )
-        with transaction.atomic():
+
+        def store() -> Response:
             claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
             if isinstance(claimed, intake.Replay):
                 return Response(claimed.body, status=claimed.status_code, headers={"Idempotent-Replayed": "true"})
@@ -158,7 +159,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             if claimed is not None:
                 # Stored as plain JSON (dates and decimals as the partner received them) for the replay.
                 intake.idempotency_record(claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str)))
-        return response
+            return response
+
+        return atomic_retrying_deadlocks(store)
 
     @extend_schema(summary="List your orders", responses={200: OrderSerializer(many=True), **{k: ERRORS[k] for k in (401, 429)}})
     def list(self, request, *args, **kwargs):
@@ -173,7 +176,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def cancel(self, request, pk=None):
         _staff_need(request, "orders.cancel_order")
         order = self.get_object()
-        services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
+        atomic_retrying_deadlocks(lambda: services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request)))
         return self._answer(order.pk, status.HTTP_200_OK)
 
     @extend_schema(
@@ -195,7 +198,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Send at least one address field to change."]})
-        result = allocation.order_change_address(order=order, changes=changes, actor=_actor(request))
+        result = atomic_retrying_deadlocks(lambda: allocation.order_change_address(order=order, changes=changes, actor=_actor(request)))
         return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
 
 
@@ -265,6 +268,23 @@ class ShipmentEventSerializer(serializers.Serializer):
         return data
 
 
+def _apply_event(shipment: Shipment, event: dict, actor: Actor) -> None:
+    kind = event["type"]
+    if kind == "picked":
+        services.shipment_pick(shipment=shipment, actor=actor, source_system="api")
+    elif kind == "short_picked":
+        picked = {row["line"]: row["picked"] for row in event["lines"]}
+        allocation.shipment_short_pick(shipment=shipment, picked=picked, actor=actor, source_system="api")
+    elif kind == "packed":
+        services.shipment_pack(shipment=shipment, actor=actor)
+    elif kind == "shipped":
+        services.shipment_ship(shipment=shipment, carrier=event["carrier"], tracking_number=event["tracking_number"], actor=actor, source_system="api")
+    elif kind == "delivered":
+        services.shipment_deliver(shipment=shipment, actor=actor)
+    else:
+        services.shipment_label_failed(shipment=shipment, reason=event["reason"], actor=actor, source_system="api")
+
+
 class ShipmentEventView(APIView):
     @extend_schema(
         summary="Report a warehouse event on a shipment",
@@ -283,20 +303,6 @@ class ShipmentEventView(APIView):
             return error_response("not_found", "Not found.", 404)
         serializer = ShipmentEventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        event, actor = serializer.validated_data, _actor(request)
-        kind = event["type"]
-        if kind == "picked":
-            services.shipment_pick(shipment=shipment, actor=actor, source_system="api")
-        elif kind == "short_picked":
-            picked = {row["line"]: row["picked"] for row in event["lines"]}
-            allocation.shipment_short_pick(shipment=shipment, picked=picked, actor=actor, source_system="api")
-        elif kind == "packed":
-            services.shipment_pack(shipment=shipment, actor=actor)
-        elif kind == "shipped":
-            services.shipment_ship(shipment=shipment, carrier=event["carrier"], tracking_number=event["tracking_number"], actor=actor, source_system="api")
-        elif kind == "delivered":
-            services.shipment_deliver(shipment=shipment, actor=actor)
-        else:
-            services.shipment_label_failed(shipment=shipment, reason=event["reason"], actor=actor, source_system="api")
+        atomic_retrying_deadlocks(lambda: _apply_event(shipment, serializer.validated_data, _actor(request)))
         shipment = Shipment.objects.select_related("location").prefetch_related("lines").get(pk=shipment.pk)
         return Response(ShipmentSerializer(shipment).data)

@@ -216,3 +216,42 @@ def test_two_copies_of_one_order_arriving_together_are_not_both_taken_as_new(cat
     assert answers["second"].json()["status"] == "on_hold"
     held = FulfillmentException.objects.get(type__code="duplicate_order")
     assert (held.order_id, held.detail["duplicate_of"]) == (answers["second"].json()["id"], answers["first"].json()["id"])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_orders_whose_problems_lock_two_round_robin_queues_in_opposite_order_are_both_taken(catalogue, monkeypatch, caplog):
+    """Round-robin queues lock their cursor until the order commits; two orders with the same two problems in
+    opposite order lock them in opposite order. PostgreSQL breaks the deadlock by failing one, and it runs again."""
+    import time
+
+    from exceptions.models import FulfillmentException, Queue
+    from orders import intake
+    from tests.factories import user_with_role
+
+    Queue.objects.filter(slug__in=["intake", "finance"]).update(assignment=Queue.Assignment.ROUND_ROBIN)
+    user_with_role("pat", None, "intake", "finance")
+    raise_exception = intake.exception_raise
+
+    def raise_slowly(**kwargs):
+        raised = raise_exception(**kwargs)
+        time.sleep(0.3)  # holding that queue's row while the other order takes the other queue's
+        return raised
+
+    monkeypatch.setattr(intake, "exception_raise", raise_slowly)
+    unknown = {"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1.00"}
+    mispriced = {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "99.00"}
+    bodies = [
+        order_body(external_id="A", customer={"name": "A", "email": "a@example.com"}, lines=[unknown, mispriced]),
+        order_body(external_id="B", customer={"name": "B", "email": "b@example.com"}, lines=[mispriced, unknown]),
+    ]
+    clients, answers = [partner_client("acme"), partner_client("acme")], {}
+
+    def submit(index: int) -> None:
+        answers[index] = clients[index].post(ORDERS, bodies[index], format="json")
+
+    assert run_together(2, submit) == []
+
+    assert [answers[i].status_code for i in (0, 1)] == [201, 201]
+    assert sorted(Order.objects.values_list("external_id", "status")) == [("A", "on_hold"), ("B", "on_hold")]
+    assert FulfillmentException.objects.filter(owner__username="pat").count() == 4
+    assert "deadlock broken by PostgreSQL" in caplog.text
