@@ -25,7 +25,7 @@ from . import events
 from .allocation import order_route_locked
 from .errors import OrderError
 from .models import IdempotencyKey, Order, OrderLine, OrderStatus, Partner, forget_related
-from .services import Address, LineInput, address_problems_of, order_mark_ready_locked, order_store, raise_address_problems
+from .services import Address, LineInput, address_problems_of, order_lock, order_mark_ready_locked, order_store, raise_address_problems
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -166,6 +166,8 @@ def _twin_summary(order: Order, twin: Order) -> str:
 
 def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor) -> IntakeOutcome:
     if existing.intake_fingerprint and existing.intake_fingerprint != body_fingerprint:
+        # The order first, as every path that raises an exception on an order locks them (its hold takes the order).
+        existing = order_lock(existing)
         exception_raise(
             code="duplicate_order", order=existing, actor=actor, source_system="api",
             summary=f"Order {existing.external_id} was sent again with a different body.",

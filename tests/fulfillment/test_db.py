@@ -19,7 +19,7 @@ def failing(times: int, cause: Exception):
     return work, calls
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_transaction_failed_by_a_deadlock_runs_again_in_a_transaction_of_its_own():
     work, calls = failing(2, psycopg.errors.DeadlockDetected())
 
@@ -27,7 +27,7 @@ def test_a_transaction_failed_by_a_deadlock_runs_again_in_a_transaction_of_its_o
     assert calls == [True, True, True]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_gives_up_after_three_attempts_and_other_failures_are_not_retried():
     work, calls = failing(3, psycopg.errors.DeadlockDetected())
     with pytest.raises(OperationalError):
