@@ -119,11 +119,15 @@ def dedupe_key_for(*, order=None, line=None, shipment=None, location=None, sku=N
 
 
 def _record_occurrence(exception: FulfillmentException, *, actor: Actor, detail: dict | None, now: datetime) -> FulfillmentException:
-    FulfillmentException.objects.filter(pk=exception.pk).update(
-        occurrences=F("occurrences") + 1, last_occurred_at=now, updated_at=now
-    )
-    exception.refresh_from_db(fields=["occurrences", "last_occurred_at", "updated_at"])
-    events.exception_occurred(exception, actor=actor, data=detail or {})
+    """Count one more occurrence. Its detail becomes the exception's: whoever works it acts on the problem as it
+    stands now (a customer's second address change, today's shortage); the occurrence event keeps the one it replaced."""
+    changes = {"occurrences": F("occurrences") + 1, "last_occurred_at": now, "updated_at": now}
+    replaced = {}
+    if detail and detail != exception.detail:
+        changes["detail"], replaced = detail, {"previous_detail": exception.detail}
+    FulfillmentException.objects.filter(pk=exception.pk).update(**changes)
+    exception.refresh_from_db(fields=["occurrences", "last_occurred_at", "updated_at", "detail"])
+    events.exception_occurred(exception, actor=actor, data={**(detail or {}), **replaced})
     return exception
 
 

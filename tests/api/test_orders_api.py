@@ -360,6 +360,26 @@ def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
     assert [e["code"] for e in body["open_exceptions"]] == ["address_change_after_release"]
 
 
+def test_a_second_address_change_after_release_is_what_the_person_sees(acme, catalogue, client, service_agent):
+    from django.urls import reverse
+
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+    url = f"{ORDERS}{order['id']}/shipping-address/"
+    assert acme.patch(url, {"line1": "9 Elm St"}, format="json").status_code == 202
+
+    assert acme.patch(url, {"line1": "12 Oak Ave"}, format="json").status_code == 202
+
+    exception = FulfillmentException.objects.get(type__code="address_change_after_release")
+    assert (exception.occurrences, exception.detail) == (2, {"requested": {"line1": "12 Oak Ave"}})
+    client.force_login(service_agent)
+    page = client.get(reverse("exception-detail", args=[exception.pk])).content.decode()
+    assert "Details of the latest occurrence" in page and "12 Oak Ave" in page
+
+
 def test_address_change_once_shipped_is_409_and_changes_nothing(acme, catalogue):
     from orders.services import order_release
     from tests.factories import TEST_ACTOR

@@ -42,6 +42,19 @@ def test_raising_again_records_an_occurrence_instead_of_a_duplicate():
     assert kinds == ["created", "occurred"]
 
 
+def test_an_occurrence_brings_its_detail_and_its_event_keeps_the_one_it_replaced():
+    order = make_order()
+    first = raise_on_order("out_of_stock", order, detail={"short": 2})
+
+    raise_on_order("out_of_stock", order, detail={"short": 5})
+    raise_on_order("out_of_stock", order)  # no detail: the last one stands
+
+    assert FulfillmentException.objects.get(pk=first.pk).detail == {"short": 5}
+    occurred = list(ExceptionEvent.objects.filter(exception=first, kind="occurred").order_by("pk").values_list("data", flat=True))
+    assert occurred[0] == {"occurrences": 2, "short": 5, "previous_detail": {"short": 2}}
+    assert occurred[1] == {"occurrences": 3}
+
+
 def test_another_line_or_type_is_another_exception_and_a_closed_one_does_not_absorb_new_raises():
     order = make_order(lines=None)
     line = order.lines.get()
