@@ -517,9 +517,14 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
     order = order_lock(order)
     _run_order_transition(order, "cancel", actor=actor, fields=["cancel_reason"], data={"reason": reason}, reason=reason)
     shipments = _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED])
+    at_the_warehouse = [
+        {"shipment": shipment.pk, "location": shipment.location_id, "cancelled": True}
+        for shipment in shipments if shipment.status == ShipmentStatus.RELEASED
+    ]
     _lock_stock_of(shipments)
     for shipment in shipments:
         _cancel_shipment_releasing_stock(shipment, actor=actor, reason=reason)
+    _tell_warehouse_of_cancellation(order, at_the_warehouse, actor=actor, reason=reason)
     OrderLine.objects.filter(order=order, base_quantity__isnull=False).update(
         quantity_cancelled=F("base_quantity") - F("quantity_shipped"), quantity_allocated=0, cancelled=True
     )
@@ -531,6 +536,12 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
             operator_minutes=operator_minutes if number == 0 else 0,
         )
     return order
+
+
+def _tell_warehouse_of_cancellation(order: Order, shipments: list[dict], *, actor: Actor, reason: str) -> None:
+    """Record the message that tells the warehouse system to stop work it was given (the release told it of these shipments)."""
+    if shipments:
+        events.order_sent(order, name="cancel_to_wms", actor=actor, data={"shipments": shipments, "reason": reason})
 
 
 def _order_action_event(order: Order, name: str, *, actor: Actor, data: dict) -> OrderEvent:
@@ -551,14 +562,21 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     shipments = _shipments_locked(order, Shipment.ACTIVE)
     if any(sh.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) and sh.lines.filter(order_line=line).exists() for sh in shipments):
         raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first.")
-    released = 0
+    released, at_the_warehouse = 0, []
     _lock_stock_of(shipments, line=line)
     for shipment in shipments:
+        dropped = []
         for shipment_line in shipment.lines.select_related("order_line").filter(order_line=line):
             released += _release_backed(shipment, shipment_line, actor=actor, reason=reason)
+            dropped.append({"line": shipment_line.order_line_id, "quantity": shipment_line.quantity})
             shipment_line.delete()
-        if not shipment.lines.exists():
+        told = shipment.status == ShipmentStatus.RELEASED
+        emptied = not shipment.lines.exists()
+        if emptied:
             _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": f"line {line.line_number} cancelled"})
+        if told and dropped:
+            at_the_warehouse.append({"shipment": shipment.pk, "location": shipment.location_id, "cancelled": emptied, "lines": dropped})
+    _tell_warehouse_of_cancellation(order, at_the_warehouse, actor=actor, reason=reason)
     cancelled_units = (line.base_quantity - line.quantity_shipped) if line.base_quantity is not None else 0
     OrderLine.objects.filter(pk=line.pk).update(quantity_allocated=0, quantity_cancelled=cancelled_units, cancelled=True)
     _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released})

@@ -268,6 +268,40 @@ def test_cancel_is_200_then_409_when_no_longer_cancellable(acme, catalogue):
     assert again.status_code == 409 and error(again)["code"] == "illegal_transition"
 
 
+def test_cancelling_a_released_order_tells_the_warehouse_and_an_unreleased_one_does_not(acme, catalogue):
+    from orders.services import order_release
+    from tests.factories import TEST_ACTOR
+
+    released = acme.post(ORDERS, order_body(external_id="R-1"), format="json").json()
+    order_release(order=Order.objects.get(pk=released["id"]), actor=TEST_ACTOR)
+    allocated = acme.post(ORDERS, order_body(external_id="A-1", customer={"name": "B", "email": "b@example.com"}), format="json").json()
+
+    assert acme.post(f"{ORDERS}{released['id']}/cancel/").status_code == 200
+    assert acme.post(f"{ORDERS}{allocated['id']}/cancel/").status_code == 200
+
+    sent = OrderEvent.objects.filter(kind=OrderEvent.Kind.OUTBOUND, name="cancel_to_wms")
+    assert [(m.order_id, m.data["shipments"]) for m in sent] == [
+        (released["id"], [{"shipment": released["shipments"][0]["id"], "location": catalogue["east"].pk, "cancelled": True}])
+    ]
+
+
+def test_cancelling_a_line_of_a_released_order_tells_the_warehouse_which_units_to_drop(acme, catalogue):
+    from orders.services import order_line_cancel, order_release
+    from tests.factories import TEST_ACTOR
+
+    two_lines = [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}, {"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"}]
+    order = acme.post(ORDERS, order_body(lines=two_lines), format="json").json()
+    stored = order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
+
+    order_line_cancel(order=stored, line=stored.lines.get(line_number=2), reason="discontinued", actor=TEST_ACTOR)
+
+    message = OrderEvent.objects.get(kind=OrderEvent.Kind.OUTBOUND, name="cancel_to_wms")
+    assert message.data == {"reason": "discontinued", "shipments": [{
+        "shipment": order["shipments"][0]["id"], "location": catalogue["east"].pk, "cancelled": False,
+        "lines": [{"line": order["lines"][1]["id"], "quantity": 1}],
+    }]}
+
+
 def test_address_change_before_release_is_revalidated(acme, catalogue):
     order = acme.post(ORDERS, order_body(), format="json").json()
     url = f"{ORDERS}{order['id']}/shipping-address/"

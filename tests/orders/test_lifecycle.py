@@ -116,7 +116,8 @@ def test_allocating_reserves_stock_and_cancel_releases_it():
     release = StockMovement.objects.get(kind="release")
     assert (release.quantity, release.reference, release.reason) == (4, f"order:{order.pk}", "customer asked")
     names = list(OrderEvent.objects.filter(order=order).values_list("kind", "name"))
-    assert names[-2:] == [("transition", "cancel"), ("shipment", "cancel")]
+    # Released: the warehouse system was told of the shipment, so it is told of the cancellation too.
+    assert names[-3:] == [("transition", "cancel"), ("shipment", "cancel"), ("outbound", "cancel_to_wms")]
 
 
 def test_cancel_is_refused_once_units_are_picked():
