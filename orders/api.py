@@ -25,6 +25,7 @@ from . import allocation, intake, services
 from .errors import OrderError
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, Order, OrderStatus, Shipment, prefetched
 from .serializers import (
+    ACTION_PERMISSIONS,
     AddressChangeSerializer,
     ErrorSerializer,
     OrderInputSerializer,
@@ -101,13 +102,13 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def _answer(self, order_id: int, http_status: int) -> Response:
         order = order_queryset(self.request.user).get(pk=order_id)
-        return Response(OrderSerializer(order).data, status=http_status)
+        return Response(OrderSerializer(order, context={"request": self.request}).data, status=http_status)
 
     def _answer_loaded(self, order: Order, http_status: int) -> Response:
         """The order as a service left it when it is current with everything the answer shows, else read again."""
         if any(prefetched(order, name) is None for name in ("lines", "shipments", "exceptions")):
             return self._answer(order.pk, http_status)
-        return Response(OrderSerializer(order).data, status=http_status)
+        return Response(OrderSerializer(order, context={"request": self.request}).data, status=http_status)
 
     @extend_schema(
         summary="Submit an order",
@@ -174,7 +175,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(summary="Cancel an order", request=None, responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 403, 404, 409, 429)}})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        _staff_need(request, "orders.cancel_order")
+        _staff_need(request, ACTION_PERMISSIONS["cancel"])
         order = self.get_object()
         atomic_retrying_deadlocks(lambda: services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request)))
         return self._answer(order.pk, status.HTTP_200_OK)
@@ -191,7 +192,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["patch"], url_path="shipping-address")
     def shipping_address(self, request, pk=None):
-        _staff_need(request, "orders.correct_address")
+        _staff_need(request, ACTION_PERMISSIONS["change_address"])
         order = self.get_object()
         serializer = AddressChangeSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from exceptions.models import OPEN_STATUSES
+from fulfillment.api import caller_partner
 
 from .models import CANCELLABLE, CustomerTier, Order, OrderStatus, ServiceLevel, ShipmentStatus
 
@@ -165,14 +166,21 @@ AFTER_RELEASE = (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED)
 ADDRESS_CHANGEABLE = (*CANCELLABLE, *AFTER_RELEASE)
 
 
-def allowed_actions(order: Order) -> list[str]:
-    """What a partner may ask for this order now; reads the prefetched shipments, no query."""
+# What staff on their session need for each action (partners may take every one on their own orders).
+ACTION_PERMISSIONS = {"cancel": "orders.cancel_order", "change_address": "orders.correct_address"}
+
+
+def allowed_actions(order: Order, staff=None) -> list[str]:
+    """What the caller may ask for this order now: a partner, or `staff` (a user) within their role's permissions.
+    Reads the prefetched shipments, no query (the staff user's permissions once)."""
     picked = any(s.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) for s in order.shipments.all())
     actions = []
     if order.status in CANCELLABLE and not picked:
         actions.append("cancel")
     if order.status in ADDRESS_CHANGEABLE and order.status != OrderStatus.CANCELLED:
         actions.append("change_address")
+    if staff is not None:
+        actions = [action for action in actions if staff.has_perm(ACTION_PERMISSIONS[action])]
     return actions
 
 
@@ -189,7 +197,7 @@ class OrderSerializer(serializers.Serializer):
     lines = LineSerializer(many=True)
     shipments = ShipmentSerializer(many=True)
     open_exceptions = serializers.SerializerMethodField()
-    allowed_actions = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField(help_text="What you may ask for this order now: cancel, change_address (staff: within their role).")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -197,7 +205,9 @@ class OrderSerializer(serializers.Serializer):
         return OpenExceptionSerializer([e for e in order.exceptions.all() if e.status in OPEN_STATUSES], many=True).data
 
     def get_allowed_actions(self, order) -> list[str]:
-        return allowed_actions(order)
+        request = self.context.get("request")
+        staff = request.user if request is not None and caller_partner(request.user) is None else None
+        return allowed_actions(order, staff)
 
 
 class DuplicateOrderErrorSerializer(serializers.Serializer):

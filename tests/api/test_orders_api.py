@@ -729,6 +729,20 @@ def test_an_unexpected_failure_under_the_api_is_500_in_the_api_error_shape(acme,
     assert error(response)["code"] == "server_error"
 
 
+def test_allowed_actions_are_those_of_the_caller(client, acme, catalogue, coordinator, service_agent):
+    order = acme.post(ORDERS, order_body(), format="json").json()
+    assert order["allowed_actions"] == ["cancel", "change_address"]
+
+    client.force_login(coordinator)  # may correct addresses, may not cancel
+    assert client.get(f"{ORDERS}{order['id']}/").json()["allowed_actions"] == ["change_address"]
+    assert client.get(ORDERS).json()["results"][0]["allowed_actions"] == ["change_address"]
+    moved = client.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line2": "Back door"}, content_type="application/json")
+    assert moved.json()["allowed_actions"] == ["change_address"]
+
+    client.force_login(service_agent)
+    assert client.get(f"{ORDERS}{order['id']}/").json()["allowed_actions"] == ["cancel", "change_address"]
+
+
 def test_staff_on_the_session_may_do_through_the_api_only_what_their_role_allows(client, acme, catalogue, ops_admin):
     from fulfillment.roles import Role
     from orders.services import order_release
