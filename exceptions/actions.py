@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
 
 from fulfillment.actors import Actor
+from fulfillment.db import atomic_retrying_deadlocks
 from fulfillment.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fulfillment.roles import Role
 
@@ -109,9 +109,13 @@ class ActionResult:
     message: str  # what the person should read; empty means "done"
 
 
-@transaction.atomic
 def action_perform(*, code: str, exception_id: int, user, data) -> ActionResult:
-    """Check, validate and run one action; raise a DomainError (and change nothing) when it may not run."""
+    """Check, validate and run one action in one transaction (run again if PostgreSQL fails it to break a
+    deadlock); raise a DomainError (and change nothing) when it may not run."""
+    return atomic_retrying_deadlocks(lambda: _perform(code=code, exception_id=exception_id, user=user, data=data))
+
+
+def _perform(*, code: str, exception_id: int, user, data) -> ActionResult:
     action = get(code)
     try:
         exception = services.exception_lock(exception_id)

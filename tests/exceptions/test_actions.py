@@ -286,3 +286,29 @@ def test_every_action_checks_its_own_permission(client, code):
     assert response.status_code == 403
     assert "Your role may not" in response.content.decode()
     assert state(exception) == before
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_action_postgresql_fails_to_break_a_deadlock_runs_again_once_and_lands_once(client, service_agent, monkeypatch):
+    import psycopg
+    from django.db import OperationalError
+
+    from exceptions import services
+
+    exception = raise_on_order("invalid_address", make_order())
+    comment, attempts = services.exception_comment, []
+
+    def deadlocked_the_first_time(**kwargs):
+        attempts.append(1)
+        result = comment(**kwargs)  # written, then rolled back with the failed attempt
+        if len(attempts) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected()
+        return result
+
+    monkeypatch.setattr(services, "exception_comment", deadlocked_the_first_time)
+    client.force_login(service_agent)
+
+    response = act(client, exception, "comment", note="called the customer")
+
+    assert response.status_code == 200 and len(attempts) == 2
+    assert ExceptionEvent.objects.filter(exception=exception, kind="commented").count() == 1
