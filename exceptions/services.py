@@ -201,21 +201,22 @@ def _present_members(queue: Queue):
 
 
 def _auto_assign(exception: FulfillmentException) -> None:
-    # Only a round-robin queue's cursor needs its row locked. The lock lasts until the caller
-    # commits, and a request that raises several exceptions (an order with a bad SKU and a bad
-    # price) would otherwise hold several queue rows, taken in whatever order its problems came.
+    # A manual queue assigns nothing, so it takes no lock: the lock would last until the caller
+    # commits, and a request raising several exceptions (an order with a bad SKU and a bad price)
+    # would hold several queue rows, taken in whatever order its problems came.
     if exception.queue.assignment == Queue.Assignment.MANUAL:
         return
-    if exception.queue.assignment == Queue.Assignment.ROUND_ROBIN:
-        queue = Queue.objects.select_for_update().get(pk=exception.queue_id)
+    # The others serialize on the queue row: the round-robin cursor, and the loads least-loaded counts
+    # (two exceptions counting at once would both go to the same person).
+    queue = Queue.objects.select_for_update().get(pk=exception.queue_id)
+    if queue.assignment == Queue.Assignment.ROUND_ROBIN:
         ids = list(_present_members(queue).values_list("pk", flat=True))
         if not ids:
             return
         after = [pk for pk in ids if queue.last_assigned_id is not None and pk > queue.last_assigned_id]
         owner_id = (after or ids)[0]
         Queue.objects.filter(pk=queue.pk).update(last_assigned_id=owner_id)
-    else:
-        queue = exception.queue
+    elif queue.assignment == Queue.Assignment.LEAST_LOADED:
         members = _present_members(queue)
         loads = members.annotate(
             load=Count("owned_exceptions", filter=Q(owned_exceptions__status__in=OPEN_STATUSES))
@@ -224,6 +225,8 @@ def _auto_assign(exception: FulfillmentException) -> None:
         if first is None:
             return
         owner_id = first
+    else:
+        return  # made manual meanwhile
     FulfillmentException.objects.filter(pk=exception.pk).update(owner_id=owner_id)
     exception.owner_id = owner_id
     events.exception_assigned(exception, actor=SYSTEM, policy=queue.assignment)

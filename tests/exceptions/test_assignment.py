@@ -46,3 +46,26 @@ def test_nobody_present_means_nobody_assigned():
     (ann,) = queue_with_members("warehouse", Queue.Assignment.LEAST_LOADED, "ann")
     Presence.objects.create(user=ann, away=True)
     assert raise_on_order("damaged_item", make_order()).owner is None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_least_loaded_counts_an_exception_raised_at_the_same_moment(monkeypatch):
+    import time
+
+    from exceptions import events
+    from exceptions.models import FulfillmentException
+    from tests.threads import run_together
+
+    queue_with_members("warehouse", Queue.Assignment.LEAST_LOADED, "ann", "bob")
+    orders = [make_order(), make_order()]
+    assigned = events.exception_assigned
+
+    def assigned_slowly(*args, **kwargs):
+        event = assigned(*args, **kwargs)
+        time.sleep(0.3)  # the owner is written, the transaction not yet committed
+        return event
+
+    monkeypatch.setattr(events, "exception_assigned", assigned_slowly)
+
+    assert run_together(2, lambda i: raise_on_order("short_pick", orders[i])) == []
+    assert sorted(FulfillmentException.objects.values_list("owner__username", flat=True)) == ["ann", "bob"]
