@@ -47,8 +47,9 @@ def correct_address(exception, actor, data, user):
 def approve_split(exception, actor, data, user) -> str:
     result = allocation.split_approve(order=exception.order, actor=actor)
     exception.order.refresh_from_db()
-    if exception.order.status == OrderStatus.AWAITING_APPROVAL:
-        # Planned again and again a split: the same exception carries the new proposal.
+    exception.refresh_from_db()
+    if exception.order.status == OrderStatus.AWAITING_APPROVAL or not exception.is_open:
+        # Planned again: again a split (the same exception carries the new proposal), or otherwise (the new plan closed it).
         exception_services.exception_comment(exception=exception, note=result.message, actor=actor, operator_minutes=_minutes(data))
     else:
         exception_services.exception_resolve(

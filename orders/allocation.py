@@ -355,6 +355,9 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
     for shipment in prefetched(order, "shipments") or ():
         shipment.location = evaluation.locations[shipment.location_id]
     decision = _record(order, evaluation, actor)
+    if evaluation.outcome != RoutingDecision.Outcome.SPLIT_PENDING:
+        # Planned otherwise (after a new address, a hold, stock gone): a split proposed earlier is moot.
+        _resolve_open(order, "split_approval_required", note=f"Planned again: {evaluation.summary()}.", actor=actor)
     if evaluation.outcome in (RoutingDecision.Outcome.SINGLE, RoutingDecision.Outcome.SPLIT) and order.service_level != ServiceLevel.SAME_DAY:
         _resolve_open(order, "out_of_stock", note=f"Allocated: {evaluation.summary()}", actor=actor)
         return decision
@@ -534,17 +537,14 @@ def plan_for_the_new_address(change: services.AddressChange, *, actor: Actor) ->
     """Plan again an order whose plan was made for the address it had (caller's transaction).
 
     The old shipments are cancelled and their stock given back first, so the order may land on
-    the same site again. A proposal awaiting approval that the new plan replaces is closed.
+    the same site again.
     """
     if not change.plan_outdated:
         return None
     order = change.order
     destination = f"{order.ship_postal_code} {order.ship_country}".strip()
     order = order_reallocate_start(order=order, actor=actor, reason=f"the shipping address moved to {destination}")
-    decision = order_route(order=order, actor=actor)
-    if decision.outcome != RoutingDecision.Outcome.SPLIT_PENDING:
-        _resolve_open(order, "split_approval_required", note=f"Planned again for the new address: {decision.get_outcome_display().lower()}.", actor=actor)
-    return decision
+    return order_route(order=order, actor=actor)
 
 
 @transaction.atomic

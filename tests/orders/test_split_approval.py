@@ -176,5 +176,40 @@ def test_a_new_address_a_single_site_can_serve_replaces_the_proposal_and_closes_
     assert order.status == OrderStatus.ALLOCATED
     assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["TORONTO"]
     exception.refresh_from_db()
-    assert exception.status == "resolved" and "Planned again for the new address" in exception.resolution_note
+    assert exception.status == "resolved" and exception.resolution_note == "Planned again: TORONTO."
     assert reserved_total() == 5
+
+
+def test_approving_a_plan_whose_stock_went_while_one_site_can_now_fill_it_closes_the_proposal(client, network, service_agent):
+    order, exception = proposed_split(network)
+    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+    stock(network["a"], network["y"], 5)  # site A now holds both SKUs
+    client.force_login(service_agent)
+
+    response = post(client, exception, "approve_split", operator_minutes=3)
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["A"]
+    exception.refresh_from_db()
+    assert (exception.status, exception.resolution_note, exception.operator_minutes) == ("resolved", "Planned again: A.", 3)
+
+
+def test_a_proposal_is_closed_when_the_order_is_planned_otherwise_after_a_hold(network):
+    from orders.allocation import order_change_address
+
+    toronto = LocationFactory(code="TORONTO", country="CA", ships_to=["CA"])
+    stock(toronto, network["x"], 5)
+    stock(toronto, network["y"], 5)
+    order, exception = proposed_split(network)
+    canada = {"city": "Toronto", "region": "ON", "country": "CA"}
+
+    order_change_address(order=order, changes={**canada, "postal_code": "XXX"}, actor=TEST_ACTOR)  # held: not a Canadian postal code
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD
+    order_change_address(order=order, changes={"postal_code": "M5V 3L9"}, actor=TEST_ACTOR)  # the hold lifts, the order is planned
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["TORONTO"]
+    assert FulfillmentException.objects.get(pk=exception.pk).status == "resolved"
