@@ -653,10 +653,14 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
     if unknown:
         raise InvalidInput(OrderError.INVALID_ADDRESS, "Unknown address fields.", fields={f: ["Unknown field."] for f in sorted(unknown)})
     if order.status in AFTER_RELEASE:
+        # Changes are partial: what the person must carry out is every field asked for so far, the latest value of each.
+        asked_before = FulfillmentException.objects.filter(
+            order=order, type__code="address_change_after_release", status__in=OPEN_STATUSES
+        ).values_list("detail__requested", flat=True).first()
         exception_services.exception_raise(
             code="address_change_after_release", order=order, actor=actor, source_system="api",
             summary="The customer changed the shipping address after the order went to the warehouse",
-            detail={"requested": changes}, dedupe_key=f"order:{order.pk}|address-change",
+            detail={"requested": {**(asked_before or {}), **changes}}, dedupe_key=f"order:{order.pk}|address-change",
         )
         _order_action_event(order, "address_change_requested", actor=actor, data={"requested": changes})
         return AddressChange(order, applied=False)
