@@ -158,6 +158,13 @@ def order_create(**fields) -> Order:
     return order
 
 
+def _beyond_a_line(quantity: int, uom: str, sku: Sku | None, per_unit: int | None) -> str:
+    """Why `quantity` `uom` of `sku` cannot be stored on a line (too many base units), or ""."""
+    if not per_unit or quantity * per_unit <= BASE_QUANTITY_LIMIT:
+        return ""
+    return f"{quantity:,} {uom} of {sku.code} is {quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+
+
 def order_store(
     *,
     partner: Partner,
@@ -222,10 +229,10 @@ def order_store(
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)
         per_unit = sku.base_units_per(line.uom) if sku else None
-        if per_unit and line.quantity * per_unit > BASE_QUANTITY_LIMIT:
-            message = f"{line.quantity:,} {line.uom} of {sku.code} is {line.quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+        too_many = _beyond_a_line(line.quantity, line.uom, sku, per_unit)
+        if too_many:
             # Keyed like the serializer's line errors (from 0), as the partner sent the lines.
-            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: {message}", fields={"lines": {str(number - 1): {"quantity": [message]}}})
+            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: {too_many}", fields={"lines": {str(number - 1): {"quantity": [too_many]}}})
         rows.append(
             OrderLine(
                 order=order, line_number=number, sku_code=line.sku_code, sku=sku, quantity=line.quantity,
@@ -471,6 +478,9 @@ def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, act
             OrderError.INVALID_ORDER, f"{substitute.code} has no '{line.uom}' unit to convert {line.quantity} {line.uom} into.",
             fields={"substitute": ["Unit not convertible."]},
         )
+    too_many = _beyond_a_line(line.quantity, line.uom, substitute, per_unit)
+    if too_many:
+        raise InvalidInput(OrderError.INVALID_ORDER, too_many, fields={"substitute": [too_many]})
     before = {"sku": line.sku.code, "base_quantity": line.base_quantity}
     line.sku, line.sku_code, line.base_quantity = substitute, substitute.code, line.quantity * per_unit
     line.save(update_fields=["sku", "sku_code", "base_quantity"])

@@ -142,6 +142,25 @@ def test_a_case_ordered_line_converts_through_the_substitutes_case_pack():
     assert line.base_quantity == 6  # one case of the substitute
 
 
+def test_a_substitute_whose_case_pack_makes_more_base_units_than_a_line_holds_is_refused():
+    from fulfillment.errors import InvalidInput
+    from orders.services import order_line_substitute
+
+    original, substitute = SkuFactory(code="ORIG", case_pack=1), SkuFactory(code="SUB", case_pack=5000)
+    original.substitutes.add(substitute)
+    order = make_order(lines=[(original, 1_000_000)])
+    line = order.lines.get()
+    line.uom = "case"
+    line.save()
+
+    with pytest.raises(InvalidInput) as refused:
+        order_line_substitute(order=order, line=line, substitute=substitute, actor=TEST_ACTOR)
+
+    assert refused.value.fields == {"substitute": ["1,000,000 case of SUB is 5,000,000,000 base units; a line holds at most 2,147,483,647."]}
+    line.refresh_from_db()
+    assert (line.sku_code, line.base_quantity) == ("ORIG", 1_000_000)
+
+
 def test_the_routing_actions_are_offered_on_the_right_types():
     from exceptions.models import ExceptionType
 
