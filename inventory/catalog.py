@@ -226,6 +226,9 @@ def _import_stock(path: Path, actor: Actor, progress: Progress) -> FileSummary:
     _duplicate_check(rows, lambda r: (r.values["location"], r.values["sku"]), name, errors)
     if errors:
         raise CatalogFileError(errors)
+    # In location and SKU order, as every path that changes several stock levels in one transaction
+    # locks them (see stock_reserve_many): in file order, the import and a pick could deadlock.
+    parsed.sort(key=lambda item: (locations[item[0].values["location"]], skus[item[0].values["sku"]]))
     summary = FileSummary()
     for row, numbers in progress(parsed, f"stock ({name})", len(parsed)):
         location_id, sku_id = locations[row.values["location"]], skus[row.values["sku"]]

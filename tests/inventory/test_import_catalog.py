@@ -53,6 +53,19 @@ def test_importing_the_same_files_twice_changes_nothing():
     assert "skus.csv: 0 created, 0 updated, 4 unchanged" in out
 
 
+def test_stock_levels_change_in_location_and_sku_order_whatever_the_files_order(tmp_path):
+    import_catalog(locations="locations.csv", skus="skus.csv")
+    backwards = tmp_path / "stock.csv"
+    lines = (CATALOG / "stock.csv").read_text().splitlines()
+    backwards.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+
+    call_command("import_catalog", stock=backwards, stdout=StringIO(), stderr=StringIO())
+
+    # The ledger is written as the levels are locked: the order every other path locks them in.
+    written = list(StockMovement.objects.order_by("id").values_list("location_id", "sku_id"))
+    assert written == sorted(written) and len(written) == 3  # STORE-LON's NW-004 stays at 0: no movement
+
+
 def test_a_changed_count_is_imported_as_an_adjustment(tmp_path):
     import_catalog(locations="locations.csv", skus="skus.csv", stock="stock.csv")
     recount = tmp_path / "recount.csv"
