@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
 from fulfillment.actors import Actor
 from fulfillment.db import atomic_retrying_deadlocks
 from fulfillment.errors import Conflict, Forbidden, InvalidInput, NotFound

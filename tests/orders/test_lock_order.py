@@ -12,8 +12,7 @@ import pytest
 from exceptions.models import FulfillmentException
 from inventory.models import StockLevel
 from inventory.services import InsufficientStock, stock_reserve
-from orders import allocation, intake
-from orders import services
+from orders import allocation, intake, services
 from orders.models import Order, OrderStatus, RoutingDecision, Shipment
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, single_site_plan, stock
 from tests.threads import run_together
