@@ -125,16 +125,21 @@ def test_substitute_sku_takes_only_a_configured_substitute_and_converts_the_unit
     assert OrderEvent.objects.get(order=order, name="substitute_sku").data["before"] == {"sku": "ORIG", "base_quantity": 2}
 
 
+def cases_with_a_substitute(cases: int, case_pack: int, substitute_case_pack: int):
+    """An order of `cases` cases of ORIG (case_pack units each), which SUB may replace; gives (order, line, SUB)."""
+    original, substitute = SkuFactory(code="ORIG", case_pack=case_pack), SkuFactory(code="SUB", case_pack=substitute_case_pack)
+    original.substitutes.add(substitute)
+    order = make_order(lines=[(original, cases)])
+    line = order.lines.get()
+    line.uom, line.base_quantity = "case", cases * case_pack
+    line.save()
+    return order, line, substitute
+
+
 def test_a_case_ordered_line_converts_through_the_substitutes_case_pack():
     from orders.services import order_line_substitute
 
-    original, substitute = SkuFactory(code="ORIG", case_pack=12), SkuFactory(code="SUB", case_pack=6)
-    original.substitutes.add(substitute)
-    order = make_order(lines=[(original, 1)])
-    line = order.lines.get()
-    line.uom = "case"
-    line.base_quantity = 12
-    line.save()
+    order, line, substitute = cases_with_a_substitute(1, case_pack=12, substitute_case_pack=6)
 
     order_line_substitute(order=order, line=line, substitute=substitute, actor=TEST_ACTOR)
 
@@ -146,12 +151,7 @@ def test_a_substitute_whose_case_pack_makes_more_base_units_than_a_line_holds_is
     from fulfillment.errors import InvalidInput
     from orders.services import order_line_substitute
 
-    original, substitute = SkuFactory(code="ORIG", case_pack=1), SkuFactory(code="SUB", case_pack=5000)
-    original.substitutes.add(substitute)
-    order = make_order(lines=[(original, 1_000_000)])
-    line = order.lines.get()
-    line.uom = "case"
-    line.save()
+    order, line, substitute = cases_with_a_substitute(1_000_000, case_pack=1, substitute_case_pack=5000)
 
     with pytest.raises(InvalidInput) as refused:
         order_line_substitute(order=order, line=line, substitute=substitute, actor=TEST_ACTOR)
