@@ -19,7 +19,7 @@ def atomic_retrying_deadlocks(work: Callable[[], T], *, attempts: int = ATTEMPTS
 
     Wherever we know both sides, rows are locked in one order and no deadlock can form (see
     orders.services._lock_stock_of). This is for the cycles no single order prevents, such as
-    two orders each opening exceptions in the same two round-robin queues, in opposite order.
+    two orders each opening exceptions in the same two self-assigning queues, in opposite order.
     A failed attempt committed nothing. Inside a caller's transaction nothing is retried: that
     transaction still holds its locks, and only its owner can start it again.
     """
