@@ -687,6 +687,27 @@ def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, mo
     assert error(answers[-1])["code"] == "throttled"
 
 
+def test_a_throttle_window_counts_in_the_cache_and_expires_after_its_period(acme, monkeypatch):
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from fulfillment.api import PartnerRateThrottle
+
+    monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "100/min"})
+    monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_090.0)
+    throttle = PartnerRateThrottle()
+    window = throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer())
+    cache.delete(window)
+
+    for _ in range(2):
+        acme.get(ORDERS)
+
+    assert cache.get(window) == 2
+    # A window nobody deletes must not stay in Redis for ever: it expires just after its minute.
+    assert 0 < redis.Redis.from_url(settings.CACHES["default"]["LOCATION"]).ttl(cache.make_key(window)) <= 61
+
+
 @pytest.mark.parametrize("path", ["/api/v1/nope/", "/api/v1/shipments/abc/events/", "/api/v2/orders/"])
 def test_a_path_the_api_does_not_have_is_404_in_the_api_error_shape(acme, path):
     response = acme.post(path, {}, format="json")
