@@ -216,12 +216,9 @@ def _plan_lines(lines: Sequence[OrderLine], *, include_allocated: bool) -> list[
 
 
 def _availability(location_ids: Sequence[int], sku_ids: Sequence[int]) -> dict[tuple[int, int], int]:
-    return {
-        (loc, sku): on_hand - reserved
-        for loc, sku, on_hand, reserved in StockLevel.objects.filter(location_id__in=location_ids, sku_id__in=sku_ids).values_list(
-            "location_id", "sku_id", "on_hand", "reserved"
-        )
-    }
+    # No ordering: StockLevel's default one joins the location and SKU tables only to sort a dict's input.
+    levels = StockLevel.objects.filter(location_id__in=location_ids, sku_id__in=sku_ids).order_by()
+    return {(loc, sku): on_hand - reserved for loc, sku, on_hand, reserved in levels.values_list("location_id", "sku_id", "on_hand", "reserved")}
 
 
 def own_reservations(order: Order) -> dict[tuple[int, int], int]:

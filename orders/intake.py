@@ -83,7 +83,7 @@ def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
         Order.objects.filter(
             customer_email__iexact=order.customer_email, ship_postal_code__iexact=order.ship_postal_code,
             ship_line1__iexact=order.ship_line1, ship_country=order.ship_country, created_at__gte=since,
-        ).exclude(pk=order.pk).exclude(status=OrderStatus.CANCELLED).values_list("pk", flat=True)
+        ).exclude(pk=order.pk).exclude(status=OrderStatus.CANCELLED).order_by().values_list("pk", flat=True)
     )
     if not same_customer_and_address:
         return None  # the usual case, answered by one narrow query

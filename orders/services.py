@@ -224,7 +224,7 @@ def order_store(
             order.save()
     except IntegrityError:
         raise Conflict(OrderError.DUPLICATE_ORDER, f"Partner {partner.code} already sent an order {external_id}.") from None
-    skus = {sku.code: sku for sku in Sku.objects.filter(code__in={line.sku_code for line in lines}, active=True)}
+    skus = {sku.code: sku for sku in Sku.objects.filter(code__in={line.sku_code for line in lines}, active=True).order_by()}
     rows = []
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)
