@@ -9,6 +9,8 @@ Run from the project root against a PostgreSQL server (the one `cat /tmp/testenv
     .venv/bin/python bench/api_ingest.py --profile     # also cProfile 50 in-process intake requests
     .venv/bin/python bench/api_ingest.py --queries --in-process-only   # each statement of one request; no gunicorn
     .venv/bin/python bench/api_ingest.py --cpu --in-process-only       # CPU per request: Python and PostgreSQL
+    .venv/bin/python bench/api_ingest.py --replay --in-process-only    # PostgreSQL CPU of each statement, new backend vs used
+    .venv/bin/python bench/api_ingest.py --api-floor                   # a third phase: the API layers alone (bench/floor_app.py)
 
 Our bar: at least 0.35 of the floor for a 3-line order with reservation, one database commit
 per order, and the same number of queries for a 1-line and a 50-line order.
@@ -37,11 +39,22 @@ CaptureQueriesContext around one in-process request (django.test.Client, the who
 and DRF stack) for a 1-line, a --lines-line and a 50-line order; like assertNumQueries it counts
 Django's BEGIN/COMMIT markers and SAVEPOINTs, and the script shows how many of each.
 
+--api-floor adds, in every round, a phase against POST /bench/api-floor/: the API's token
+authentication, throttle, parser and the intake's validation, then the floor's one INSERT. The
+summary then also shows api-floor/floor (what the API layers leave of the floor) and
+intake/api-floor (what the order services leave of that).
+
 --cpu splits one request's CPU between this process (Django, DRF, the services, psycopg) and the
 PostgreSQL backend serving it (/proc/<pid>/schedstat, so the server must run on this machine),
 each request on a new connection as under gunicorn with CONN_MAX_AGE 0, and the intake also on a
 reused connection: the difference is what a new backend spends learning the schema (catalogue
 caches, first plans) for the intake's tables. It leaves out gunicorn, HTTP and the load clients.
+It also measures the api-floor view the same way and splits the intake's CPU above the floor
+into the API layers' share and the order services' share.
+
+--replay sends the statements of one intake (captured in a transaction that is rolled back)
+again, one by one, on 20 new backends and on each one a second time, and shows the backend
+CPU of each statement with the tables it names.
 
 CONN_MAX_AGE (from the environment, 0 by default) moves the floor far more than the intake:
 with 0, every request of both phases opens a new PostgreSQL connection, which is most of the
@@ -60,6 +73,7 @@ import os
 import platform
 import pstats
 import random
+import re
 import secrets
 import socket
 import statistics
@@ -96,6 +110,7 @@ PROFILE_REQUESTS = 50
 CPU_REQUESTS = 200
 INTAKE_PATH = "/api/v1/orders/"
 FLOOR_PATH = "/bench/floor/"
+API_FLOOR_PATH = "/bench/api-floor/"
 FLOOR_TABLE_SQL = (
     "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
 )
@@ -190,7 +205,7 @@ def distinct_order_body(tag: str, number: int, sku_codes: list[str], lines: int,
 
 @dataclass(frozen=True)
 class PhaseSpec:
-    kind: str  # "intake" or "floor"
+    kind: str  # "intake", "api-floor" or "floor"
     port: int
     token: str
     sku_codes: list[str]
@@ -224,7 +239,7 @@ def request_for(spec: PhaseSpec, client: int, number: int, rng: random.Random, f
         return FLOOR_PATH, floor_body, {"Content-Type": "application/json"}
     body = distinct_order_body(f"{spec.tag}-c{client}", number, spec.sku_codes, spec.lines, rng)
     headers = {"Content-Type": "application/json", "Authorization": f"Token {spec.token}"}
-    return INTAKE_PATH, json.dumps(body).encode(), headers
+    return (INTAKE_PATH if spec.kind == "intake" else API_FLOOR_PATH), json.dumps(body).encode(), headers
 
 
 def judge(spec: PhaseSpec, status: int, payload: bytes, tally: ClientTally) -> bool:
@@ -547,6 +562,9 @@ def cpu_per_request(
         started = time.process_time()
         if kind == "intake":
             response = post_order(client, distinct_order_body(f"cpu-{time.monotonic_ns()}", number, sku_codes, lines, rng))
+        elif kind == "api-floor":
+            body = json.dumps(distinct_order_body(f"cpu-{time.monotonic_ns()}", number, sku_codes, lines, rng))
+            response = client.post(API_FLOOR_PATH, data=body, content_type="application/json")
         else:
             response = client.post(FLOOR_PATH, data=floor_body, content_type="application/json")
         python.append((time.process_time() - started) * 1000)
@@ -566,7 +584,7 @@ def cpu_report(args, token: str, sku_codes: list[str]) -> str:
 
     costs = []
     for _ in range(2):  # interleaved, as the machine's speed drifts
-        for kind, new_connection in (("intake", True), ("floor", True), ("intake", False)):
+        for kind, new_connection in (("intake", True), ("api-floor", True), ("floor", True), ("intake", False)):
             cost = cpu_per_request(kind, token, sku_codes, args.lines, new_connection=new_connection)
             if cost is None:
                 return "CPU per request: the PostgreSQL server is not on this machine (no /proc/<backend pid>), so not measured"
@@ -575,12 +593,90 @@ def cpu_report(args, token: str, sku_codes: list[str]) -> str:
         f"CPU per request in process, each on a new PostgreSQL connection unless said (median of {CPU_REQUESTS}):",
         *(f"  {c.kind:<26} {c.python_ms:6.2f} ms Python + {c.database_ms:6.2f} ms PostgreSQL = {c.total_ms:6.2f} ms" for c in costs),
     ]
-    intake = statistics.median(c.total_ms for c in costs if c.kind == "intake")
-    floor = statistics.median(c.total_ms for c in costs if c.kind == "floor")
+    intake, api_floor, floor = (statistics.median(c.total_ms for c in costs if c.kind == kind) for kind in ("intake", "api-floor", "floor"))
     shown.append(
         f"  floor/intake CPU {floor / intake:.2f} (new connections); gunicorn, HTTP, the load clients, forking and ending "
         "a backend add about the same to both under load, which is why the throughput ratio is higher"
     )
+    shown.append(
+        f"  of the intake's {intake - floor:.1f} ms above the floor: {api_floor - floor:.1f} ms the API layers (token, throttle, "
+        f"parsing, validation: api-floor minus floor), {intake - api_floor:.1f} ms the order services and the answer"
+    )
+    return "\n".join(shown)
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", *SAVEPOINT_PREFIXES)
+REPLAYS = 20
+TABLE_NAMED = re.compile(r'(?:FROM|INTO|UPDATE|JOIN)\s+"(\w+)"', re.IGNORECASE)
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def statements_rolled_back(token: str, sku_codes: list[str], lines: int) -> list[str]:
+    """The statements of one in-process intake request, as sent, in a transaction that is then rolled back
+    (so they can be sent again); without transaction control."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    client, rng = api_client(token), random.Random("replay")
+    try:
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            response = post_order(client, distinct_order_body("replay", 1, sku_codes, lines, rng))
+            if response.status_code != 201:
+                raise RuntimeError(f"intake answered {response.status_code}: {response.content[:300]!r}")
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return [query["sql"] for query in captured.captured_queries if not query["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)]
+
+
+def replay_report(token: str, sku_codes: list[str], lines: int) -> str:
+    """PostgreSQL CPU of each statement of one intake, sent again on new backends and on a used one.
+
+    Each replay runs the statements in a transaction of its own and rolls it back; the backend's
+    start-up (measured from after a first SELECT 1) and the commit are left out. A new backend has
+    to read the catalogue for every table and index a statement touches and plan it for the first
+    time; a used one has all of that cached.
+    """
+    import psycopg
+    from django.db import connection
+
+    statements = statements_rolled_back(token, sku_codes, lines)
+    parameters = {k: v for k, v in connection.get_connection_params().items() if k in ("dbname", "user", "password", "host", "port")}
+    connection.close()
+
+    def replay(on) -> list[float]:
+        pid = on.info.backend_pid
+        costs = []
+        on.execute("BEGIN")
+        for statement in statements:
+            before = backend_cpu_ms(pid)
+            on.execute(statement)
+            costs.append(backend_cpu_ms(pid) - before)
+        on.execute("ROLLBACK")
+        return costs
+
+    fresh, used = [], []
+    for _ in range(REPLAYS):
+        with psycopg.connect(**parameters, autocommit=True) as backend:
+            if backend_cpu_ms(backend.info.backend_pid) is None:
+                return "statement replay: the PostgreSQL server is not on this machine (no /proc/<backend pid>), so not measured"
+            backend.execute("SELECT 1")
+            fresh.append(replay(backend))
+            used.append(replay(backend))
+    new_ms = [statistics.median(run[n] for run in fresh) for n in range(len(statements))]
+    used_ms = [statistics.median(run[n] for run in used) for n in range(len(statements))]
+    shown = [
+        f"PostgreSQL CPU of one {lines}-line intake's statements, sent again (median of {REPLAYS}; start-up and commit left out):",
+        "   new backend  used backend  statement (tables)",
+    ]
+    for statement, new, old in zip(statements, new_ms, used_ms, strict=True):
+        tables = ", ".join(dict.fromkeys(TABLE_NAMED.findall(statement))) or "-"
+        shown.append(f"  {new:8.2f} ms  {old:8.2f} ms    {statement.split(None, 1)[0]:<6} {tables}"[:150])
+    touched = {table for statement in statements for table in TABLE_NAMED.findall(statement)}
+    shown.append(f"  {sum(new_ms):8.2f} ms  {sum(used_ms):8.2f} ms    in all: {len(statements)} statements on {len(touched)} tables")
     return "\n".join(shown)
 
 
@@ -605,6 +701,8 @@ def measure_in_process(args, token: str, sku_codes: list[str]) -> tuple[list[Req
         print(profile_intake(token, sku_codes, args.lines), flush=True)
     if args.cpu:
         print(cpu_report(args, token, sku_codes), flush=True)
+    if args.replay:
+        print(replay_report(token, sku_codes, args.lines), flush=True)
     return costs, timing
 
 
@@ -635,7 +733,7 @@ def run_phase(kind: str, round_number: int, args, port: int, token: str, sku_cod
 def print_phase(round_number: int, result: PhaseResult) -> None:
     tally = result.tally
     print(
-        f"round {round_number} {result.kind:<6} {result.per_second:8.1f}/s  "
+        f"round {round_number} {result.kind:<9} {result.per_second:8.1f}/s  "
         f"({tally.measured_ok} measured, {tally.all_ok} in all, {result.commits_per_answer:.2f} commits each)"
         + (f"  non-2xx {dict(tally.failures)}" if tally.failures else "")
         + (f"  not allocated {dict(tally.not_allocated)}" if tally.not_allocated else ""),
@@ -645,32 +743,31 @@ def print_phase(round_number: int, result: PhaseResult) -> None:
         print(f"    {sample}")
 
 
-def run_rounds(
-    args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]
-) -> list[tuple[PhaseResult, PhaseResult]]:
-    """intake, floor, intake, floor, ...; each phase's commits are the change in xact_commit across it."""
+def run_rounds(args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]) -> list[dict[str, PhaseResult]]:
+    """intake, floor, intake, floor, ... (with --api-floor: intake, api-floor, floor, ...); each phase's
+    commits are the change in xact_commit across it."""
     rounds = []
     committed = server.settled_committed_transactions(database)
+    kinds = ("intake", "api-floor", "floor") if args.api_floor else ("intake", "floor")
     for round_number in range(1, args.rounds + 1):
-        pair = []
-        for kind in ("intake", "floor"):
+        phases = {}
+        for kind in kinds:
             tally = run_phase(kind, round_number, args, port, token, sku_codes)
             committed_after = server.settled_committed_transactions(database)
             result = PhaseResult(kind, args.seconds, tally, committed_after - committed)
             committed = committed_after
             print_phase(round_number, result)
-            pair.append(result)
-        rounds.append(tuple(pair))
+            phases[kind] = result
+        rounds.append(phases)
     return rounds
 
 
-def summarize(
-    args, rounds: list[tuple[PhaseResult, PhaseResult]], costs: list[RequestCost], timing: RequestTime, environment: str
-) -> str:
-    ratios = [intake.per_second / floor.per_second for intake, floor in rounds]
+def summarize(args, rounds: list[dict[str, PhaseResult]], costs: list[RequestCost], timing: RequestTime, environment: str) -> str:
+    ratios = [phases["intake"].per_second / phases["floor"].per_second for phases in rounds]
     median_ratio = statistics.median(ratios)
-    intakes, floors = [pair[0] for pair in rounds], [pair[1] for pair in rounds]
-    non_2xx = sum(sum(phase.tally.failures.values()) for phase in intakes + floors)
+    intakes, floors = [phases["intake"] for phases in rounds], [phases["floor"] for phases in rounds]
+    api_floors = [phases["api-floor"] for phases in rounds if "api-floor" in phases]
+    non_2xx = sum(sum(phase.tally.failures.values()) for phases in rounds for phase in phases.values())
     not_allocated = sum(sum(phase.tally.not_allocated.values()) for phase in intakes)
     intake_commits = sum(p.commits for p in intakes) / max(1, sum(p.tally.all_ok for p in intakes))
     floor_commits = sum(p.commits for p in floors) / max(1, sum(p.tally.all_ok for p in floors))
@@ -684,10 +781,19 @@ def summarize(
         ),
         "round  intake/s  floor/s  ratio",
         *(
-            f"{n:>5}  {intake.per_second:8.1f}  {floor.per_second:7.1f}  {ratio:5.2f}"
-            for n, ((intake, floor), ratio) in enumerate(zip(rounds, ratios, strict=True), 1)
+            f"{n:>5}  {phases['intake'].per_second:8.1f}  {phases['floor'].per_second:7.1f}  {ratio:5.2f}"
+            for n, (phases, ratio) in enumerate(zip(rounds, ratios, strict=True), 1)
         ),
         f"median ratio {median_ratio:.2f} (bar {BAR_RATIO}: {verdict[median_ratio >= BAR_RATIO]})",
+        *(
+            [
+                "api-floor (the API layers alone, one INSERT; see bench/floor_app.py): "
+                + ", ".join(f"{p.per_second:.1f}/s" for p in api_floors)
+                + f"; median api-floor/floor {statistics.median(p.per_second / f.per_second for p, f in zip(api_floors, floors, strict=True)):.2f}"
+                + f", intake/api-floor {statistics.median(i.per_second / p.per_second for i, p in zip(intakes, api_floors, strict=True)):.2f}"
+            ]
+            if api_floors else []
+        ),
         (
             "commits per request (pg_stat_database xact_commit, read-only statements and connection setup included): "
             f"intake {intake_commits:.2f}, floor {floor_commits:.2f}"
@@ -734,7 +840,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
     parser.add_argument("--profile", action="store_true", help=f"also cProfile {PROFILE_REQUESTS} in-process intake requests")
     parser.add_argument("--queries", action="store_true", help="also print the statements of one in-process --lines-line intake request")
+    parser.add_argument("--api-floor", action="store_true", help="also run an api-floor phase in each round: the API layers alone, writing one row")
     parser.add_argument("--cpu", action="store_true", help=f"also measure the CPU of {CPU_REQUESTS} in-process requests of each kind (this process + its PostgreSQL backend)")
+    parser.add_argument("--replay", action="store_true", help="also send one intake's statements again on new and used PostgreSQL backends, and show each one's CPU")
     parser.add_argument("--in-process-only", action="store_true", help="measure in process only: no gunicorn phases")
     args = parser.parse_args()
     if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:

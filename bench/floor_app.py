@@ -8,6 +8,12 @@ POST /bench/floor/ takes a JSON body and stores it with one INSERT into the benc
 table bench_floor (api_ingest.py creates it in its scratch database), answering 201 {"id": ...}.
 It passes through the same middleware as the API, so the difference between the two is what
 the order intake itself costs. Settings are the project's own, except for ROOT_URLCONF.
+
+POST /bench/api-floor/ is the API's own layers without the order services: a DRF view with the
+project's token authentication, partner throttle and JSON parser that validates the body with
+the intake's OrderInputSerializer, then stores it with the floor's one INSERT. Between the floor,
+it and the intake, the intake's cost splits into what the API layers take and what the order
+services take.
 """
 
 import json
@@ -24,10 +30,22 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders.serializers import OrderInputSerializer
 
 # Changed after setup rather than in a settings module of its own, so every other setting stays
 # exactly what fulfillment.settings makes of the environment; URLs are resolved at the first request.
 settings.ROOT_URLCONF = __name__
+
+
+def _store(body: str) -> int:
+    # Django's default autocommit: this INSERT is the request's only statement and only commit.
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_floor (body) VALUES (%s) RETURNING id", [body])
+        (row_id,) = cursor.fetchone()
+    return row_id
 
 
 @csrf_exempt
@@ -37,14 +55,17 @@ def floor(request):
         json.loads(request.body)
     except ValueError:
         return HttpResponseBadRequest("expected a JSON body")
-    # Django's default autocommit: this INSERT is the request's only statement and only commit.
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO bench_floor (body) VALUES (%s) RETURNING id", [request.body.decode()])
-        (row_id,) = cursor.fetchone()
-    return JsonResponse({"id": row_id}, status=201)
+    return JsonResponse({"id": _store(request.body.decode())}, status=201)
+
+
+class ApiFloor(APIView):
+    def post(self, request):
+        OrderInputSerializer(data=request.data).is_valid(raise_exception=True)
+        return Response({"id": _store(request.body.decode())}, status=201)
 
 
 urlpatterns = [
     path("bench/floor/", floor, name="bench-floor"),
+    path("bench/api-floor/", ApiFloor.as_view(), name="bench-api-floor"),
     path("", include("fulfillment.urls")),
 ]
