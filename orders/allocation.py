@@ -302,6 +302,11 @@ def _resolve_open(order: Order, code: str, *, note: str, actor: Actor) -> None:
         exception_resolve(exception=exception, note=note, action="reallocated", actor=actor)
 
 
+def _close_split_proposal(order: Order, evaluation: Evaluation, actor: Actor) -> None:
+    """Planned otherwise (after a new address, a hold, stock gone): a split proposed earlier is moot."""
+    _resolve_open(order, "split_approval_required", note=f"Planned again: {evaluation.summary()}.", actor=actor)
+
+
 @transaction.atomic
 def order_route(*, order: Order, actor: Actor = SYSTEM, rules: Sequence[RuleSpec] | None = None) -> RoutingDecision:
     """Allocate a ready order by the rules: one location, a split, or a backorder.
@@ -352,9 +357,8 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
     for shipment in prefetched(order, "shipments") or ():
         shipment.location = evaluation.locations[shipment.location_id]
     decision = _record(order, evaluation, actor)
-    if evaluation.outcome != RoutingDecision.Outcome.SPLIT_PENDING:
-        # Planned otherwise (after a new address, a hold, stock gone): a split proposed earlier is moot.
-        _resolve_open(order, "split_approval_required", note=f"Planned again: {evaluation.summary()}.", actor=actor)
+    if evaluation.outcome not in (RoutingDecision.Outcome.SPLIT_PENDING, RoutingDecision.Outcome.BACKORDER):
+        _close_split_proposal(order, evaluation, actor)
     if evaluation.outcome in (RoutingDecision.Outcome.SINGLE, RoutingDecision.Outcome.SPLIT) and order.service_level != ServiceLevel.SAME_DAY:
         _resolve_open(order, "out_of_stock", note=f"Allocated: {evaluation.summary()}", actor=actor)
         return decision
@@ -368,6 +372,8 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
         )
     elif evaluation.outcome == RoutingDecision.Outcome.BACKORDER:
         order = order_backorder(order=order, actor=actor, short=decision.short)
+        # Only now: closing an exception plans the order again while it is ready (route_when_hold_lifts).
+        _close_split_proposal(order, evaluation, actor)
         summary = evaluation.summary()
         exception_raise(code="out_of_stock", order=order, actor=actor, summary=summary[:1].upper() + summary[1:], detail={"decision": decision.pk, "short": decision.short})
     else:

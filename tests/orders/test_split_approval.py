@@ -9,8 +9,8 @@ from fulfillment.roles import Role
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_count_correction
-from orders.allocation import order_route
-from orders.models import Order, OrderStatus, RoutingRule, Shipment
+from orders.allocation import order_change_address, order_route, split_approve
+from orders.models import Order, OrderStatus, RoutingDecision, RoutingRule, Shipment
 from orders.services import order_mark_ready
 from tests.factories import user_with_role
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, stock
@@ -212,4 +212,40 @@ def test_a_proposal_is_closed_when_the_order_is_planned_otherwise_after_a_hold(n
     order.refresh_from_db()
     assert order.status == OrderStatus.ALLOCATED
     assert list(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True)) == ["TORONTO"]
+    assert FulfillmentException.objects.get(pk=exception.pk).status == "resolved"
+
+
+def test_approving_a_split_whose_stock_went_everywhere_backorders_the_order_and_closes_the_proposal(network):
+    # Closing the proposal while the order was still ready used to plan it a second time from inside the first
+    # (the exceptions hook routes ready orders); the first then found it backordered and the whole approval failed.
+    order, exception = proposed_split(network)
+    wms = Actor.job("wms-sync")
+    for site in ("b", "c"):
+        stock_count_correction(location_id=network[site].pk, sku_id=network["y"].pk, counted=0, actor=wms, source_system="wms")
+
+    result = split_approve(order=order, actor=TEST_ACTOR)
+
+    order.refresh_from_db()
+    assert not result.approved and order.status == OrderStatus.BACKORDERED
+    assert FulfillmentException.objects.get(pk=exception.pk).status == "resolved"
+    assert FulfillmentException.objects.filter(order=order, type__code="out_of_stock", status="open").count() == 1
+    assert RoutingDecision.objects.filter(order=order).count() == 2  # the proposal, then one backorder
+    assert reserved_total() == 0
+    assert stock_ledger_mismatches() == []
+
+
+def test_an_address_no_site_serves_backorders_an_order_awaiting_split_approval(network):
+    order, exception = proposed_split(network)
+    for code in ("a", "b", "c"):
+        network[code].ships_to = ["US"]
+        network[code].save()
+
+    change = order_change_address(
+        order=order, changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"}, actor=TEST_ACTOR,
+    )
+
+    order.refresh_from_db()
+    assert change.applied and order.status == OrderStatus.BACKORDERED
+    assert not Shipment.objects.filter(order=order, status="planned").exists()
+    assert reserved_total() == 0
     assert FulfillmentException.objects.get(pk=exception.pk).status == "resolved"
