@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 from rest_framework.authtoken.models import Token
@@ -590,9 +590,10 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     cancelled_units = (line.base_quantity - line.quantity_shipped) if line.base_quantity is not None else 0
     OrderLine.objects.filter(pk=line.pk).update(quantity_allocated=0, quantity_cancelled=cancelled_units, cancelled=True)
     _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released})
-    if not order.lines.filter(cancelled=False).exists():
+    if not order.lines.filter(Q(cancelled=False) | Q(quantity_shipped__gt=0)).exists():
         return order_cancel(order=order, reason=f"Every line cancelled: {reason}", actor=actor)
-    return order
+    # Units that shipped stay shipped: an order with some is shipped once nothing more is owed, never cancelled.
+    return _shipped_once_nothing_is_owed(order, actor=actor, reason=f"line {line.line_number} cancelled")
 
 
 EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
@@ -803,9 +804,29 @@ def shipment_ship(*, shipment: Shipment, carrier: str, tracking_number: str, act
         OrderLine.objects.filter(pk=line.order_line_id).update(
             quantity_allocated=F("quantity_allocated") - line.quantity, quantity_shipped=F("quantity_shipped") + line.quantity
         )
-    everything_shipped = not order.shipments.filter(status__in=Shipment.ACTIVE).exists()
-    _run_order_transition(order, "ship" if everything_shipped else "ship_part", actor=actor, data={"shipment": shipment.pk})
+    _run_order_transition(order, "ship" if _nothing_left_to_ship(order) else "ship_part", actor=actor, data={"shipment": shipment.pk})
     return shipment
+
+
+def _nothing_left_to_ship(order: Order) -> bool:
+    """No shipment is on its way, and every line still wanted shipped in full.
+
+    A short pick the playbook could not place elsewhere leaves units owed outside any shipment:
+    the order stays partially shipped until they ship or a person cancels them.
+    """
+    if order.shipments.filter(status__in=Shipment.ACTIVE).exists():
+        return False
+    return not order.lines.filter(cancelled=False, base_quantity__gt=F("quantity_shipped") + F("quantity_cancelled")).exists()
+
+
+def _shipped_once_nothing_is_owed(order: Order, *, actor: Actor, reason: str) -> Order:
+    """A partially shipped order whose last owed units were just cancelled is shipped (and delivered, if all of it was)."""
+    if order.status != OrderStatus.PARTIALLY_SHIPPED or not _nothing_left_to_ship(order):
+        return order
+    _run_order_transition(order, "ship", actor=actor, data={"reason": reason})
+    if not order.shipments.exclude(status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]).exists():
+        _run_order_transition(order, "deliver", actor=actor)
+    return order
 
 
 @transaction.atomic

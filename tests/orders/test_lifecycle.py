@@ -277,3 +277,15 @@ def test_an_order_from_order_create_reads_what_later_services_write():
     order = make_order()
     raise_on_order("invalid_address", order)
     assert order.exceptions.count() == 1  # not the empty set the order was stored with
+
+
+def test_cancelling_the_last_unshipped_line_of_a_partially_shipped_order_ships_it():
+    order = order_in_state(S.PARTIALLY_SHIPPED)  # line 1 shipped from one site; line 2 released at another
+    line2 = order.lines.get(line_number=2)
+
+    s.order_line_cancel(order=order, line=line2, reason="customer no longer wants it", actor=TEST_ACTOR)
+
+    order.refresh_from_db()
+    assert OrderEvent.objects.filter(order=order, name="cancel_to_wms").exists()
+    assert not Shipment.objects.filter(order=order, status__in=Shipment.ACTIVE).exists()
+    assert order.status == S.SHIPPED
