@@ -280,7 +280,7 @@ def stock_write_off_reserved(*, location_id: int, sku_id: int, quantity: int, re
     return _apply(
         location_id=location_id, sku_id=sku_id, quantity=-quantity, move=_Move(StockMovement.Kind.ADJUSTMENT, on_hand=-quantity, reserved=-quantity),
         guard=Q(reserved__gte=F("picked") + quantity), actor=actor, reference=reference, reason=reason, source_system=source_system,
-        shortage="Cannot write off {quantity} of {sku} at {location}: {reserved} reserved, {picked} picked.",
+        shortage=f"Cannot write off {quantity} of {{sku}} at {{location}}: {{reserved}} reserved, {{picked}} picked.",
     )
 
 

@@ -466,6 +466,25 @@ def order_reallocate_to(*, order: Order, location: Location, actor: Actor) -> Ro
 
 
 @transaction.atomic
+def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int, actor: Actor, source_system: str) -> None:
+    """Write off the reserved units of a shipment line the warehouse did not find.
+
+    A stock count (stock_count_correction) may already have shrunk the reservation below what the
+    shipment planned; those units left on_hand with the count and are not written off a second time.
+    """
+    # No ordering: StockLevel's default one joins location and SKU, and FOR UPDATE would lock their rows too.
+    level = (
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).order_by("pk").first()
+    )
+    still_reserved = min(line.quantity, level.reserved - level.picked) if level else 0
+    if still_reserved > picked:
+        stock_write_off_reserved(
+            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=still_reserved - picked,
+            reason="short pick", actor=actor, reference=f"shipment:{shipment.pk}", source_system=source_system,
+        )
+
+
 def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Actor = SYSTEM, source_system: str = "wms") -> RoutingDecision | FulfillmentException:
     """The warehouse picked fewer units than planned (`picked`: order line id -> units picked).
 
@@ -492,10 +511,7 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
             raise InvalidInput(OrderError.INVALID_PLAN, message, fields={"lines": [message]})
         if got < line.quantity:
             shorts[line.order_line_id] = line.quantity - got
-            stock_write_off_reserved(
-                location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity - got,
-                reason="short pick", actor=actor, reference=f"shipment:{shipment.pk}", source_system=source_system,
-            )
+            _write_off_not_found(shipment, line, picked=got, actor=actor, source_system=source_system)
             OrderLine.objects.filter(pk=line.order_line_id).update(quantity_allocated=F("quantity_allocated") - (line.quantity - got))
             if got:
                 ShipmentLine.objects.filter(pk=line.pk).update(quantity=got)

@@ -69,3 +69,18 @@ def test_cancelling_the_owed_units_while_the_rest_is_on_its_way_makes_the_order_
     assert Order.objects.get(pk=order["id"]).status == OrderStatus.SHIPPED
     assert event(acme, order, "delivered").status_code == 200
     assert Order.objects.get(pk=order["id"]).status == OrderStatus.DELIVERED
+
+
+@pytest.mark.parametrize("counted", [0, 1])
+def test_a_short_pick_after_a_stock_count_writes_off_only_what_the_count_left_reserved(acme, catalogue, counted):
+    order = released(acme)  # 2 units of SKU-1 reserved at WH-EAST
+    # The WMS owns physical counts: it finds `counted` units on the shelf, and the reservation shrinks with it.
+    stock_count_correction(location_id=catalogue["east"].pk, sku_id=catalogue["SKU-1"].pk, counted=counted, actor=TEST_ACTOR, source_system="wms")
+
+    response = event(acme, order, "short_picked", lines=[{"line": order["lines"][0]["id"], "picked": counted}])
+
+    assert response.status_code == 200, response.json()
+    level = StockLevel.objects.get(location=catalogue["east"], sku=catalogue["SKU-1"])
+    assert (level.on_hand, level.reserved, level.picked) == (counted, counted, counted)  # nothing written off twice
+    assert stock_ledger_mismatches() == []
+    assert FulfillmentException.objects.filter(order_id=order["id"], type__code="short_pick").exists()
