@@ -35,11 +35,18 @@ def stock_ledger_mismatches() -> list[StockLevel]:
 
 
 def availability(sku_codes: list[str]) -> list[dict]:
-    """Available to promise per location and in total, for each SKU code asked for (unknown ones show 0)."""
+    """Available to promise per location and in total, for each SKU code asked for.
+
+    Unknown and inactive SKUs show as unknown with nothing available: an order for one is held
+    (unknown_sku), so nothing of it is promised.
+    """
     from .models import Sku
 
-    skus = {sku.code: sku for sku in Sku.objects.filter(code__in=sku_codes)}
-    levels = StockLevel.objects.filter(sku__code__in=sku_codes, location__active=True).select_related("location", "sku").order_by("location__code")
+    skus = {sku.code: sku for sku in Sku.objects.filter(code__in=sku_codes, active=True)}
+    levels = (
+        StockLevel.objects.filter(sku__code__in=sku_codes, sku__active=True, location__active=True)
+        .select_related("location", "sku").order_by("location__code")
+    )
     by_sku: dict[str, list] = {code: [] for code in sku_codes}
     for level in levels:
         by_sku[level.sku.code].append(

@@ -205,7 +205,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 AvailabilitySerializer = inline_serializer("Availability", {
     "skus": serializers.ListField(child=inline_serializer("SkuAvailability", {
-        "sku": serializers.CharField(), "known": serializers.BooleanField(), "available": serializers.IntegerField(),
+        "sku": serializers.CharField(), "known": serializers.BooleanField(help_text="An active SKU of the catalogue; an order for any other is held as unknown_sku."), "available": serializers.IntegerField(),
         "locations": serializers.ListField(child=inline_serializer("LocationAvailability", {
             "location": serializers.CharField(), "on_hand": serializers.IntegerField(),
             "reserved": serializers.IntegerField(), "available": serializers.IntegerField(),

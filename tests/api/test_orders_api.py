@@ -460,6 +460,18 @@ def test_availability_per_location_and_in_total(acme, catalogue):
     assert too_many.status_code == 400 and error(too_many)["fields"] == {"sku": ["At most 100; this asks for 101."]}
 
 
+def test_availability_does_not_promise_a_sku_the_intake_holds_as_unknown(acme, catalogue):
+    sku = catalogue["SKU-3"]
+    sku.active = False
+    sku.save(update_fields=["active"])
+
+    ordered = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    row = acme.get("/api/v1/inventory/availability/", {"sku": "SKU-3"}).json()["skus"][0]
+
+    assert [e["code"] for e in ordered["open_exceptions"]] == ["unknown_sku"]
+    assert (row["known"], row["available"], row["locations"]) == (False, 0, [])
+
+
 def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catalogue):
     from orders.services import order_release
     from tests.factories import TEST_ACTOR
