@@ -118,15 +118,18 @@ def dedupe_key_for(*, order=None, line=None, shipment=None, location=None, sku=N
     return "|".join(p for p in parts if p) or "global"
 
 
-def _record_occurrence(exception: FulfillmentException, *, actor: Actor, detail: dict | None, now: datetime) -> FulfillmentException:
-    """Count one more occurrence. Its detail becomes the exception's: whoever works it acts on the problem as it
-    stands now (a customer's second address change, today's shortage); the occurrence event keeps the one it replaced."""
+def _record_occurrence(exception: FulfillmentException, *, actor: Actor, summary: str, detail: dict | None, now: datetime) -> FulfillmentException:
+    """Count one more occurrence. Its summary and detail become the exception's: whoever works it acts on the problem
+    as it stands now (a customer's second address change, today's shortage, a new split proposal); the occurrence
+    event keeps what it replaced."""
     changes = {"occurrences": F("occurrences") + 1, "last_occurred_at": now, "updated_at": now}
     replaced = {}
     if detail and detail != exception.detail:
-        changes["detail"], replaced = detail, {"previous_detail": exception.detail}
+        changes["detail"], replaced["previous_detail"] = detail, exception.detail
+    if summary and summary[:300] != exception.summary:
+        changes["summary"], replaced["previous_summary"] = summary[:300], exception.summary
     FulfillmentException.objects.filter(pk=exception.pk).update(**changes)
-    exception.refresh_from_db(fields=["occurrences", "last_occurred_at", "updated_at", "detail"])
+    exception.refresh_from_db(fields=["occurrences", "last_occurred_at", "updated_at", "detail", "summary"])
     events.exception_occurred(exception, actor=actor, data={**(detail or {}), **replaced})
     return exception
 
@@ -162,7 +165,7 @@ def exception_raise(
     open_same = FulfillmentException.objects.select_for_update().filter(type=exception_type, dedupe_key=key, status__in=OPEN_STATUSES)
     existing = open_same.first()
     if existing:
-        return _record_occurrence(existing, actor=actor, detail=detail, now=now)
+        return _record_occurrence(existing, actor=actor, summary=summary, detail=detail, now=now)
 
     priority = exception_priority(
         severity=exception_type.severity,
@@ -185,7 +188,7 @@ def exception_raise(
             exception.save()
     except IntegrityError:
         # Someone raised the same problem between our look and our insert; theirs stands.
-        return _record_occurrence(open_same.get(), actor=actor, detail=detail, now=now)
+        return _record_occurrence(open_same.get(), actor=actor, summary=summary, detail=detail, now=now)
     events.exception_created(exception, actor=actor)
     _auto_assign(exception)
     if exception_type.blocking and order is not None:

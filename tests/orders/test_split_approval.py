@@ -249,3 +249,17 @@ def test_an_address_no_site_serves_backorders_an_order_awaiting_split_approval(n
     assert not Shipment.objects.filter(order=order, status="planned").exists()
     assert reserved_total() == 0
     assert FulfillmentException.objects.get(pk=exception.pk).status == "resolved"
+
+
+def test_a_new_proposal_for_the_same_order_is_what_the_queue_shows(network):
+    order, exception = proposed_split(network)
+    assert exception.summary == "Proposed split: A + B"
+    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+
+    split_approve(order=order, actor=TEST_ACTOR)  # planned again: A + C, and the same exception carries it
+
+    exception.refresh_from_db()
+    assert [site["location"] for site in exception.detail["plan"]] == ["A", "C"]
+    assert exception.summary == "Proposed split: A + C"
+    occurred = exception.events.filter(kind="occurred").get()
+    assert occurred.data["previous_summary"] == "Proposed split: A + B"
