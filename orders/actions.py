@@ -38,9 +38,13 @@ def cancel_order(exception, actor, data, user):
 
 def correct_address(exception, actor, data, user):
     address = Address(**{k: data.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")})
-    allocation.order_correct_address(order=exception.order, address=address, actor=actor)
+    change = allocation.order_correct_address(order=exception.order, address=address, actor=actor)
     exception_services.exception_resolve(
         exception=exception, note="Address corrected and re-validated.", action="correct_address", actor=actor, operator_minutes=_minutes(data),
+    )
+    # The other fields' exceptions: the corrected address passed every check, so it fixes them too.
+    services.close_corrected_address_exceptions(
+        change.order, actor=actor, note=f"The address was corrected on exception {exception.pk}.", action="correct_address",
     )
 
 

@@ -685,14 +685,20 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
     after = {f: getattr(order, f"ship_{f}") for f in before}
     _order_action_event(order, "change_address", actor=actor, data={"before": before, "after": after})
     raise_address_problems(order, actor=actor, source_system="api")
+    close_corrected_address_exceptions(order, actor=actor, note="The partner sent a corrected address.", action="address_changed")
+    return _address_change(order_lock(order), status_before=status_before, before=before, after=after)
+
+
+def close_corrected_address_exceptions(order: Order, *, actor: Actor, note: str, action: str) -> None:
+    """Resolve the order's open invalid_address exceptions its address no longer has (caller's transaction).
+
+    One exception per field: a corrected field closes its own even while another is still wrong.
+    """
     still_wrong = {problem.field for problem in address_problems_of(order)}
     for exception in FulfillmentException.objects.filter(order=order, type__code="invalid_address", status__in=OPEN_STATUSES):
-        # One exception per field: a corrected field closes its own even while another is still wrong.
         field = exception.detail.get("field")
-        corrected = not still_wrong if field is None else field not in still_wrong
-        if corrected:
-            exception_services.exception_resolve(exception=exception, note="The partner sent a corrected address.", action="address_changed", actor=actor)
-    return _address_change(order_lock(order), status_before=status_before, before=before, after=after)
+        if not still_wrong if field is None else field not in still_wrong:
+            exception_services.exception_resolve(exception=exception, note=note, action=action, actor=actor)
 
 
 def address_problems_of(order: Order) -> list:

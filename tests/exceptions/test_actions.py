@@ -215,6 +215,33 @@ def test_correct_address_revalidates_and_releases_the_hold_when_clean(client, se
     assert FulfillmentException.objects.get(pk=exception.pk).resolution_action == "correct_address"
 
 
+def test_correcting_the_address_on_one_field_s_exception_closes_the_other_field_s_too(client, service_agent):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from orders import services as order_services
+    from tests.factories import PartnerFactory
+
+    site, sku = LocationFactory(), SkuFactory()
+    stock(site, sku, 10)
+    order = order_services.order_create(
+        partner=PartnerFactory(), external_id="ADDR-2", placed_at=timezone.now(), customer_name="Ada", actor=TEST_ACTOR,
+        address=order_services.Address(name="Ada", line1="1 Main St", city="", region="IL", postal_code="ZZZ", country="US"),
+        lines=[order_services.LineInput(sku.code, 2, "each", Decimal("12.50"))],
+    )
+    assert order_services.raise_address_problems(order, actor=TEST_ACTOR, source_system="api") == 2  # the city and the postal code
+    city, postal_code = FulfillmentException.objects.filter(order=order, type__code="invalid_address").order_by("pk")
+    client.force_login(service_agent)
+
+    response = act(client, city, "correct_address", name="Ada", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country="US")
+
+    assert response.status_code == 200
+    assert [FulfillmentException.objects.get(pk=e.pk).status for e in (city, postal_code)] == ["resolved", "resolved"]
+    assert FulfillmentException.objects.get(pk=postal_code.pk).resolution_action == "correct_address"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.ALLOCATED  # off hold and planned, for the corrected address
+
+
 def test_cancel_line_releases_its_stock_and_keeps_the_rest(client):
     site, sku1, sku2 = LocationFactory(), SkuFactory(), SkuFactory()
     stock(site, sku1, 10)
