@@ -23,13 +23,20 @@ def release_hold(exception, actor, data, user):
     exception_services.exception_resolve(exception=exception, note=data["note"], action="release_hold", actor=actor, operator_minutes=_minutes(data))
 
 
-def cancel_line(exception, actor, data, user):
+def cancel_line(exception, actor, data, user) -> str:
     order = services.order_line_cancel(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
-    if order.status != OrderStatus.CANCELLED:
-        exception_services.exception_resolve(
-            exception=exception, note=f"Line {data['line'].line_number} cancelled: {data['reason']}", action="cancel_line",
-            actor=actor, operator_minutes=_minutes(data),
-        )
+    note = f"Line {data['line'].line_number} cancelled: {data['reason']}"
+    if order.status == OrderStatus.CANCELLED:
+        return "That was the last line: the order is cancelled."
+    exception_services.exception_resolve(exception=exception, note=note, action="cancel_line", actor=actor, operator_minutes=_minutes(data))
+    if order.status == OrderStatus.BACKORDERED:
+        # Nothing retries a backorder by itself: the lines left may well be in stock now.
+        try:
+            order = services.order_retry_allocation(order=order, actor=actor)
+        except services.IllegalTransition:
+            return note  # something still blocks it: that exception's owner takes it from here
+        note += f". Allocation: {allocation.order_route(order=order, actor=actor).get_outcome_display().lower()}."
+    return note
 
 
 def cancel_order(exception, actor, data, user):

@@ -242,6 +242,28 @@ def test_correcting_the_address_on_one_field_s_exception_closes_the_other_field_
     assert Order.objects.get(pk=order.pk).status == OrderStatus.ALLOCATED  # off hold and planned, for the corrected address
 
 
+def test_cancelling_the_short_line_of_a_backordered_order_allocates_the_rest():
+    from exceptions.actions import action_perform
+    from orders.allocation import order_route
+
+    site, in_stock, none_anywhere = LocationFactory(), SkuFactory(), SkuFactory()
+    stock(site, in_stock, 10)
+    order = order_mark_ready(order=make_order(lines=[(in_stock, 2), (none_anywhere, 3)]), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.BACKORDERED
+    out_of_stock = FulfillmentException.objects.get(order=order, type__code="out_of_stock", status="open")
+    agent = user_with_role("cs-stock", Role.CUSTOMER_SERVICE, "stock")
+
+    message = action_perform(
+        code="cancel_line", exception_id=out_of_stock.pk, user=agent, data={"line": order.lines.get(line_number=2).pk, "reason": "discontinued"},
+    )
+
+    assert FulfillmentException.objects.get(pk=out_of_stock.pk).status == "resolved"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.ALLOCATED
+    assert StockLevel.objects.get(location=site, sku=in_stock).reserved == 2
+    assert message.message == "Line 2 cancelled: discontinued. Allocation: one location fills the order."
+
+
 def test_cancel_line_releases_its_stock_and_keeps_the_rest(client):
     site, sku1, sku2 = LocationFactory(), SkuFactory(), SkuFactory()
     stock(site, sku1, 10)
