@@ -24,6 +24,7 @@ from inventory.selectors import availability
 from . import allocation, intake, services
 from .errors import OrderError
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, Order, OrderStatus, Shipment, prefetched
+from .selectors import orders_changed_after
 from .serializers import (
     ACTION_PERMISSIONS,
     AddressChangeSerializer,
@@ -76,11 +77,17 @@ def order_queryset(user):
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
     external_id = django_filters.CharFilter()
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    updated_after = django_filters.IsoDateTimeFilter(
+        method="changed_after",
+        help_text="Orders whose answer may have changed after this moment: the order, its lines, shipments or exceptions.",
+    )
 
     class Meta:
         model = Order
         fields = ["status", "external_id", "updated_after"]
+
+    def changed_after(self, queryset, name, value):
+        return orders_changed_after(queryset, value)
 
 
 def _check_body_size(request) -> None:

@@ -6,16 +6,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from exceptions.models import OPEN_STATUSES, ExceptionEvent, FulfillmentException
 
-from .models import Order, OrderStatus, RoutingDecision, Shipment, ShipmentStatus
+from .models import Order, OrderEvent, OrderStatus, RoutingDecision, Shipment, ShipmentStatus
 
 # Carrier days after hand-over, until a carrier integration gives real transit times.
 TRANSIT_DAYS_DOMESTIC = 2
 TRANSIT_DAYS_INTERNATIONAL = 5
+
+
+def orders_changed_after(orders: QuerySet[Order], moment: datetime) -> QuerySet[Order]:
+    """Orders whose answer may differ since `moment`: the order row, or anything on it that changed.
+
+    Shipments, lines and actions change without saving the order row, but every change of an
+    order writes an event; exceptions carry their own updated_at.
+    """
+    return orders.filter(
+        Q(updated_at__gt=moment)
+        | Exists(OrderEvent.objects.filter(order=OuterRef("pk"), at__gt=moment))
+        | Exists(FulfillmentException.objects.filter(order=OuterRef("pk"), updated_at__gt=moment))
+    )
 
 
 def add_working_days(start: date, days: int) -> date:

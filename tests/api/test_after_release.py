@@ -1,6 +1,7 @@
-"""Short picks over the API: what the order says while units are owed, and after a stock count."""
+"""Orders after release over the API: short picks, stock counts, and finding the orders that changed."""
 
 import pytest
+from django.utils import timezone
 
 from exceptions.models import FulfillmentException
 from inventory.models import StockLevel
@@ -84,3 +85,18 @@ def test_a_short_pick_after_a_stock_count_writes_off_only_what_the_count_left_re
     assert (level.on_hand, level.reserved, level.picked) == (counted, counted, counted)  # nothing written off twice
     assert stock_ledger_mismatches() == []
     assert FulfillmentException.objects.filter(order_id=order["id"], type__code="short_pick").exists()
+
+
+def test_updated_after_finds_an_order_whose_shipment_moved_or_exception_opened(acme, catalogue):
+    order = released(acme)
+    before_pick = timezone.now()
+    assert acme.get(ORDERS, {"updated_after": before_pick.isoformat()}).json()["count"] == 0
+
+    assert event(acme, order, "picked").status_code == 200  # changes the shipment, not the order row
+    before_change = timezone.now()
+    changed = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")  # 202: an exception opens
+
+    assert changed.status_code == 202
+    assert [o["id"] for o in acme.get(ORDERS, {"updated_after": before_pick.isoformat()}).json()["results"]] == [order["id"]]
+    assert [o["id"] for o in acme.get(ORDERS, {"updated_after": before_change.isoformat()}).json()["results"]] == [order["id"]]
+    assert acme.get(ORDERS, {"updated_after": timezone.now().isoformat()}).json()["count"] == 0
