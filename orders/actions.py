@@ -23,9 +23,18 @@ def release_hold(exception, actor, data, user):
     exception_services.exception_resolve(exception=exception, note=data["note"], action="release_hold", actor=actor, operator_minutes=_minutes(data))
 
 
+def _short_pick_after_release(exception: FulfillmentException) -> bool:
+    return exception.type.code == "short_pick" and _order_status(exception) in services.AFTER_RELEASE
+
+
 def cancel_line(exception, actor, data, user) -> str:
-    order = services.order_line_cancel(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
-    note = f"Line {data['line'].line_number} cancelled: {data['reason']}"
+    if _short_pick_after_release(exception):
+        # The warehouse is shipping what it picked: only the units it could not find are cancelled.
+        order = services.order_line_cancel_owed(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
+        note = f"Line {data['line'].line_number}: the units short cancelled ({data['reason']})"
+    else:
+        order = services.order_line_cancel(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
+        note = f"Line {data['line'].line_number} cancelled: {data['reason']}"
     if order.status == OrderStatus.CANCELLED:
         return "That was the last line: the order is cancelled."
     exception_services.exception_resolve(exception=exception, note=note, action="cancel_line", actor=actor, operator_minutes=_minutes(data))
@@ -112,7 +121,8 @@ def register_actions() -> None:
     ))
     actions.register(actions.Action(
         "cancel_line", "Cancel line", "orders.cancel_line", forms.CancelLineForm, run=cancel_line,
-        applies=lambda e, user: e.is_open and _order_status(e) in EDITABLE_ADDRESS, generic=False, verb="cancel order lines", style="danger",
+        applies=lambda e, user: e.is_open and (_order_status(e) in EDITABLE_ADDRESS or _short_pick_after_release(e)),
+        generic=False, verb="cancel order lines", style="danger",
     ))
     actions.register(actions.Action(
         "cancel_order", "Cancel order", "orders.cancel_order", forms.CancelOrderForm, run=cancel_order,

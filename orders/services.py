@@ -596,6 +596,29 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     return _shipped_once_nothing_is_owed(order, actor=actor, reason=f"line {line.line_number} cancelled")
 
 
+@transaction.atomic
+def order_line_cancel_owed(*, order: Order, line: OrderLine, reason: str, actor: Actor) -> Order:
+    """Cancel the units of a line that no shipment carries any more (a short pick left them owed).
+
+    Units on a shipment still ship; the order is shipped once nothing more is owed, or cancelled
+    if nothing of it shipped and nothing is left.
+    """
+    order = order_lock(order)
+    line = OrderLine.objects.select_for_update().filter(pk=line.pk, order=order).first()
+    if line is None:
+        raise InvalidInput(OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]})
+    if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+        raise IllegalTransition(order, "cancel", "its lines can no longer change.")
+    owed = line.quantity_open if not line.cancelled else 0
+    if owed <= 0:
+        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} owes nothing: its units are on a shipment, shipped or cancelled.")
+    OrderLine.objects.filter(pk=line.pk).update(quantity_cancelled=F("quantity_cancelled") + owed, cancelled=line.quantity_allocated == 0)
+    _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "owed_units": owed})
+    if not order.lines.filter(Q(cancelled=False) | Q(quantity_shipped__gt=0)).exists():
+        return order_cancel(order=order, reason=f"Every line cancelled: {reason}", actor=actor)
+    return _shipped_once_nothing_is_owed(order, actor=actor, reason=f"line {line.line_number}'s owed units cancelled")
+
+
 EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
 
 

@@ -168,3 +168,30 @@ def test_the_routing_actions_are_offered_on_the_right_types():
     assert {"reallocate", "substitute_sku"} <= set(offered["out_of_stock"])
     assert {"approve_split", "reject_split", "cancel_line_ship_rest"} <= set(offered["split_approval_required"])
     assert raise_on_order("out_of_stock").type.allowed_actions == offered["out_of_stock"]
+
+
+def test_a_short_pick_nobody_else_can_fill_is_closed_by_cancelling_the_units_short():
+    from exceptions.actions import action_perform
+    from fulfillment.roles import Role
+    from orders.services import order_allocate, shipment_pack, shipment_ship
+    from tests.factories import single_site_plan, user_with_role
+
+    site, sku = LocationFactory(), SkuFactory()
+    stock(site, sku, 5)  # the only site that keeps it
+    order = order_mark_ready(order=make_order(lines=[(sku, 5)]), actor=TEST_ACTOR)
+    order = order_release(order=order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR), actor=TEST_ACTOR)
+    shipment, line = Shipment.objects.get(order=order), order.lines.get()
+    short = shipment_short_pick(shipment=shipment, picked={line.pk: 3}, actor=TEST_ACTOR)
+    assert short.type.code == "short_pick"
+    agent = user_with_role("cs-floor", Role.CUSTOMER_SERVICE, "warehouse")
+
+    action_perform(code="cancel_line", exception_id=short.pk, user=agent, data={"line": line.pk, "reason": "the customer takes 3"})
+
+    line.refresh_from_db()
+    assert FulfillmentException.objects.get(pk=short.pk).status == "resolved"
+    assert (line.quantity_allocated, line.quantity_cancelled, line.cancelled) == (3, 2, False)  # the 3 picked still ship
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.RELEASED
+    shipment_pack(shipment=shipment, actor=TEST_ACTOR)
+    shipment_ship(shipment=Shipment.objects.get(pk=shipment.pk), carrier="UPS", tracking_number="1Z9", actor=TEST_ACTOR)
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
+    assert stock_ledger_mismatches() == []
