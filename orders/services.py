@@ -590,10 +590,15 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     cancelled_units = (line.base_quantity - line.quantity_shipped) if line.base_quantity is not None else 0
     OrderLine.objects.filter(pk=line.pk).update(quantity_allocated=0, quantity_cancelled=cancelled_units, cancelled=True)
     _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released})
+    return _after_a_line_cancelled(order, actor=actor, reason=reason, what=f"line {line.line_number} cancelled")
+
+
+def _after_a_line_cancelled(order: Order, *, actor: Actor, reason: str, what: str) -> Order:
+    """With nothing of it shipped and every line cancelled, the order is cancelled. Units that shipped stay
+    shipped: an order with some is shipped once nothing more is owed, never cancelled."""
     if not order.lines.filter(Q(cancelled=False) | Q(quantity_shipped__gt=0)).exists():
         return order_cancel(order=order, reason=f"Every line cancelled: {reason}", actor=actor)
-    # Units that shipped stay shipped: an order with some is shipped once nothing more is owed, never cancelled.
-    return _shipped_once_nothing_is_owed(order, actor=actor, reason=f"line {line.line_number} cancelled")
+    return _shipped_once_nothing_is_owed(order, actor=actor, reason=what)
 
 
 @transaction.atomic
@@ -614,9 +619,7 @@ def order_line_cancel_owed(*, order: Order, line: OrderLine, reason: str, actor:
         raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} owes nothing: its units are on a shipment, shipped or cancelled.")
     OrderLine.objects.filter(pk=line.pk).update(quantity_cancelled=F("quantity_cancelled") + owed, cancelled=line.quantity_allocated == 0)
     _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "owed_units": owed})
-    if not order.lines.filter(Q(cancelled=False) | Q(quantity_shipped__gt=0)).exists():
-        return order_cancel(order=order, reason=f"Every line cancelled: {reason}", actor=actor)
-    return _shipped_once_nothing_is_owed(order, actor=actor, reason=f"line {line.line_number}'s owed units cancelled")
+    return _after_a_line_cancelled(order, actor=actor, reason=reason, what=f"line {line.line_number}'s owed units cancelled")
 
 
 EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
