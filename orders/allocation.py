@@ -465,7 +465,6 @@ def order_reallocate_to(*, order: Order, location: Location, actor: Actor) -> Ro
     return decision
 
 
-@transaction.atomic
 def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int, actor: Actor, source_system: str) -> None:
     """Write off the reserved units of a shipment line the warehouse did not find.
 
@@ -485,6 +484,7 @@ def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int,
         )
 
 
+@transaction.atomic
 def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Actor = SYSTEM, source_system: str = "wms") -> RoutingDecision | FulfillmentException:
     """The warehouse picked fewer units than planned (`picked`: order line id -> units picked).
 
