@@ -98,6 +98,9 @@ def reallocate(exception, actor, data, user) -> str:
     exception_services.exception_resolve(
         exception=exception, note=f"Reallocated to {location.code}.", action="reallocate", actor=actor, operator_minutes=_minutes(data)
     )
+    if _short_pick_after_release(exception):
+        allocation.order_reallocate_owed_to(order=exception.order, location=location, actor=actor)
+        return f"The units short now ship from {location.code}; they went to the warehouse at once."
     decision = allocation.order_reallocate_to(order=exception.order, location=location, actor=actor)
     return f"Reallocated to {location.code}: {decision.get_outcome_display().lower()}."
 
@@ -148,7 +151,9 @@ def register_actions() -> None:
     ))
     actions.register(actions.Action(
         "reallocate", "Reallocate to a location", "orders.reallocate_order", forms.ReallocateForm, run=reallocate,
-        applies=lambda e, user: e.is_open and _order_status(e) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL),
+        applies=lambda e, user: e.is_open and (
+            _order_status(e) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL) or _short_pick_after_release(e)
+        ),
         generic=False, verb="reallocate orders",
     ))
     actions.register(actions.Action(

@@ -18,7 +18,7 @@ from django.db.models import F, Q, Sum
 from exceptions.services import exception_raise, exception_resolve
 from exceptions.models import OPEN_STATUSES, FulfillmentException
 from fulfillment.actors import SYSTEM, Actor
-from fulfillment.errors import InvalidInput
+from fulfillment.errors import Conflict, InvalidInput
 from inventory.models import Location, StockLevel
 from inventory.services import InsufficientStock, stock_write_off_reserved
 
@@ -463,6 +463,28 @@ def order_reallocate_to(*, order: Order, location: Location, actor: Actor) -> Ro
         # Another order took the stock between the look above and the reservation: refuse, and all of this rolls back.
         raise InsufficientStock(f"{location.code} cannot take this order: its stock went to another order just now.")
     return decision
+
+
+@transaction.atomic
+def order_reallocate_owed_to(*, order: Order, location: Location, actor: Actor) -> list[Shipment]:
+    """Ship the units a released order still owes (a short pick left them) from one location a person chose.
+
+    Released at once, as the playbook does when its rule has room; refused (and nothing changed)
+    when the location cannot take them.
+    """
+    order = services.order_lock(order)
+    if order.status not in services.AFTER_RELEASE:
+        raise services.IllegalTransition(order, "reallocate", "only units owed after release are shipped from another location this way.")
+    owed = [line for line in order.lines.order_by("line_number") if line.sku_id and not line.cancelled and line.quantity_open > 0]
+    if not owed:
+        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Order {order.pk} owes nothing: every unit is on a shipment, shipped or cancelled.")
+    if not location.active or not location.ships_to_country(order.ship_country):
+        raise InvalidInput(OrderError.INVALID_PLAN, f"{location.code} does not ship to {order.ship_country}.", fields={"location": ["Cannot ship there."]})
+    plan = [PlannedShipment(location.pk, tuple((line.pk, line.quantity_open) for line in owed))]
+    try:
+        return services.order_allocate_remainder(order=order, plan=plan, actor=actor, release=True)
+    except InsufficientStock as shortage:
+        raise InsufficientStock(f"{location.code} cannot take the units owed: {shortage.message}") from None
 
 
 def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int, actor: Actor, source_system: str) -> None:

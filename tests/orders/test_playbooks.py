@@ -195,3 +195,34 @@ def test_a_short_pick_nobody_else_can_fill_is_closed_by_cancelling_the_units_sho
     shipment_ship(shipment=Shipment.objects.get(pk=shipment.pk), carrier="UPS", tracking_number="1Z9", actor=TEST_ACTOR)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
     assert stock_ledger_mismatches() == []
+
+
+def test_a_person_ships_the_units_short_from_a_site_the_rule_did_not_allow():
+    from exceptions.actions import action_perform
+    from fulfillment.roles import Role
+    from orders.services import order_allocate
+    from tests.factories import single_site_plan, user_with_role
+
+    east, west, sku = LocationFactory(code="EAST"), LocationFactory(code="WEST"), SkuFactory()
+    stock(east, sku, 5)
+    stock(west, sku, 5)
+    RoutingRule.objects.create(name="One shipment only", priority=1, allow_split=False)  # no room for the playbook
+    order = order_mark_ready(order=make_order(lines=[(sku, 5)]), actor=TEST_ACTOR)
+    order = order_release(order=order_allocate(order=order, plan=single_site_plan(order, east), actor=TEST_ACTOR), actor=TEST_ACTOR)
+    line = order.lines.get()
+    short = shipment_short_pick(shipment=Shipment.objects.get(order=order), picked={line.pk: 3}, actor=TEST_ACTOR)
+    assert short.type.code == "short_pick"
+    coordinator = user_with_role("coord-floor", Role.OPS_ADMIN)
+    refused_elsewhere = LocationFactory(code="NOWHERE")
+
+    with pytest.raises(Exception, match="NOWHERE cannot take the units owed"):
+        action_perform(code="reallocate", exception_id=short.pk, user=coordinator, data={"location": refused_elsewhere.pk})
+    result = action_perform(code="reallocate", exception_id=short.pk, user=coordinator, data={"location": west.pk})
+
+    assert result.message == "The units short now ship from WEST; they went to the warehouse at once."
+    assert FulfillmentException.objects.get(pk=short.pk).status == "resolved"
+    from_west = Shipment.objects.get(order=order, location=west)
+    assert (from_west.status, list(from_west.lines.values_list("quantity", flat=True))) == ("released", [2])
+    assert StockLevel.objects.get(location=west, sku=sku).reserved == 2
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.RELEASED
+    assert stock_ledger_mismatches() == []
