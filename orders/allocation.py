@@ -493,12 +493,7 @@ def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int,
     A stock count (stock_count_correction) may already have shrunk the reservation below what the
     shipment planned; those units left on_hand with the count and are not written off a second time.
     """
-    # No ordering: StockLevel's default one joins location and SKU, and FOR UPDATE would lock their rows too.
-    level = (
-        StockLevel.objects.select_for_update(of=("self",))
-        .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).order_by("pk").first()
-    )
-    still_reserved = min(line.quantity, level.reserved - level.picked) if level else 0
+    still_reserved = services.reserved_for(shipment, line)
     if still_reserved > picked:
         stock_write_off_reserved(
             location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=still_reserved - picked,

@@ -387,18 +387,26 @@ def _lock_stock_of(shipments: Sequence[Shipment], *, line: OrderLine | None = No
     list(levels.select_for_update(of=("self",)).values_list("pk", flat=True))
 
 
-def _release_backed(shipment: Shipment, line: ShipmentLine, *, actor: Actor, reason: str) -> int:
-    """Release a shipment line's reservation, or as much of it as the stock level still holds.
+def reserved_for(shipment: Shipment, line: ShipmentLine) -> int:
+    """How much of a shipment line the stock level still holds reserved (and not picked), with the level locked.
 
-    A physical count (stock_count_correction) may have shrunk reservations below
-    what shipments planned; what is no longer reserved cannot be released twice.
+    A physical count (stock_count_correction) may have shrunk reservations below what shipments planned.
     """
     # No ordering: StockLevel's default one joins location and SKU, and FOR UPDATE would lock their rows too.
     level = (
         StockLevel.objects.select_for_update(of=("self",))
         .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).order_by("pk").first()
     )
-    backed = min(line.quantity, (level.reserved - level.picked) if level else 0)
+    return min(line.quantity, (level.reserved - level.picked) if level else 0)
+
+
+def _release_backed(shipment: Shipment, line: ShipmentLine, *, actor: Actor, reason: str) -> int:
+    """Release a shipment line's reservation, or as much of it as the stock level still holds.
+
+    A physical count (stock_count_correction) may have shrunk reservations below
+    what shipments planned; what is no longer reserved cannot be released twice.
+    """
+    backed = reserved_for(shipment, line)
     if backed > 0:
         stock_release(
             location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=backed,
