@@ -89,8 +89,7 @@ def planned_orders(scenario: Scenario, rng: random.Random) -> list[list[tuple[in
     """Per order, (SKU index, units) for each line; distinct SKUs within an order."""
     lines = min(scenario.lines, SKU_COUNT)
     return [
-        [(sku, rng.randint(1, MAX_UNITS_PER_LINE)) for sku in rng.sample(range(SKU_COUNT), lines)]
-        for _ in range(scenario.orders)
+        [(sku, rng.randint(1, MAX_UNITS_PER_LINE)) for sku in rng.sample(range(SKU_COUNT), lines)] for _ in range(scenario.orders)
     ]
 
 
@@ -106,7 +105,7 @@ def stock_plan(orders: list[list[tuple[int, int]]], locations: int, rng: random.
         supply = round(demand[sku] * (SCARCE_SUPPLY if sku % SCARCE_EVERY == 0 else AMPLE_SUPPLY))
         sites = rng.sample(range(locations), sites_per_sku)
         weights = [rng.uniform(0.5, 1.5) for _ in sites]
-        for site, weight in zip(sites, weights):
+        for site, weight in zip(sites, weights, strict=True):
             units = round(supply * weight / sum(weights))
             if units:
                 plan[(site, sku)] = units
@@ -115,8 +114,12 @@ def stock_plan(orders: list[list[tuple[int, int]]], locations: int, rng: random.
 
 def make_progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=progress_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console,
+        transient=True,
     )
 
 
@@ -152,9 +155,13 @@ def seed(scenario: Scenario, rng: random.Random) -> None:
         )
         for number, lines in enumerate(progress.track(orders, description="creating READY orders"), start=1):
             order = order_create(
-                partner=partner, external_id=f"BENCH-{number:06d}", placed_at=timezone.now(), customer_name="Ada Lovelace",
+                partner=partner,
+                external_id=f"BENCH-{number:06d}",
+                placed_at=timezone.now(),
+                customer_name="Ada Lovelace",
                 lines=[LineInput(skus[sku].code, units, "each", Decimal("12.50")) for sku, units in lines],
-                actor=actor, address=address,
+                actor=actor,
+                address=address,
                 service_level="express" if rng.random() < EXPRESS_SHARE else "standard",
             )
             order_mark_ready(order=order, actor=actor)
@@ -252,13 +259,18 @@ def format_table(results: list[Result]) -> str:
     header = ("orders", "locations", "lines", "orders/s", "queries/order", "max queries", *OUTCOMES)
     rows = [
         (
-            f"{r.scenario.orders:,}", str(r.scenario.locations), str(r.scenario.lines), f"{r.orders_per_second:,.0f}",
-            f"{r.mean_queries:.2f}", str(max(r.queries)), *(f"{r.outcome_count(o):,}" for o in OUTCOMES),
+            f"{r.scenario.orders:,}",
+            str(r.scenario.locations),
+            str(r.scenario.lines),
+            f"{r.orders_per_second:,.0f}",
+            f"{r.mean_queries:.2f}",
+            str(max(r.queries)),
+            *(f"{r.outcome_count(o):,}" for o in OUTCOMES),
         )
         for r in results
     ]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in (header, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -279,7 +291,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--locations", type=int, default=10, help="locations (default 10)")
     parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
     parser.add_argument(
-        "--matrix", action=argparse.BooleanOptionalAction, default=None,
+        "--matrix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="run (orders/10, orders) x (2, locations); on by default when --orders is not given",
     )
     args = parser.parse_args()

@@ -154,6 +154,10 @@ class StatsServer(ScratchServer):
 # --- seeding --------------------------------------------------------------------------------
 
 
+def median_ratio(numerators, denominators) -> float:
+    return statistics.median(n.per_second / d.per_second for n, d in zip(numerators, denominators, strict=True))
+
+
 def seed() -> tuple[str, list[str]]:
     """One partner, one US location with ample stock of every SKU; gives (API token, SKU codes)."""
     from django.db import connection
@@ -188,8 +192,13 @@ def order_body(external_id: str, email: str, sku_codes: list[str]) -> dict:
         "service_level": "standard",
         "customer": {"name": "Ada Lovelace", "email": email, "tier": "standard"},
         "shipping_address": {
-            "name": "Ada Lovelace", "line1": "1 Main St", "line2": "", "city": "Springfield", "region": "IL",
-            "postal_code": "62701", "country": "US",
+            "name": "Ada Lovelace",
+            "line1": "1 Main St",
+            "line2": "",
+            "city": "Springfield",
+            "region": "IL",
+            "postal_code": "62701",
+            "country": "US",
         },
         "lines": [{"sku": code, "quantity": 1, "uom": "each", "unit_price": UNIT_PRICE} for code in sku_codes],
     }
@@ -320,9 +329,22 @@ class Gunicorn:
         self.port = free_port()
         self.log_path = log_path
         command = [
-            sys.executable, "-m", "gunicorn", "bench.floor_app:application", "--chdir", str(PROJECT_ROOT),
-            "--worker-class", "sync", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
-            "--timeout", "120", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.floor_app:application",
+            "--chdir",
+            str(PROJECT_ROOT),
+            "--worker-class",
+            "sync",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
         ]
         self.log = open(log_path, "wb")  # noqa: SIM115 - gunicorn writes to it until stop() closes it
         # os.environ already holds the scratch DATABASE_URL and BENCH_ENVIRONMENT.
@@ -516,7 +538,9 @@ def statements_of_one_request(token: str, sku_codes: list[str], lines: int) -> s
     client, rng = api_client(token), random.Random("statements")
     with CaptureQueriesContext(connection) as captured:
         post_order(client, distinct_order_body("statements", 1, sku_codes, lines, rng))
-    shown = [f"{number:3d} {query['time']:>6}s  {query['sql'][:160]}" for number, query in enumerate(captured.captured_queries, 1)]
+    shown = [
+        f"{number:3d} {query['time']:>6}s  {query['sql'][:160]}" for number, query in enumerate(captured.captured_queries, 1)
+    ]
     return f"statements of one in-process {lines}-line intake request:\n" + "\n".join(shown)
 
 
@@ -591,9 +615,14 @@ def cpu_report(args, token: str, sku_codes: list[str]) -> str:
             costs.append(cost)
     shown = [
         f"CPU per request in process, each on a new PostgreSQL connection unless said (median of {CPU_REQUESTS}):",
-        *(f"  {c.kind:<26} {c.python_ms:6.2f} ms Python + {c.database_ms:6.2f} ms PostgreSQL = {c.total_ms:6.2f} ms" for c in costs),
+        *(
+            f"  {c.kind:<26} {c.python_ms:6.2f} ms Python + {c.database_ms:6.2f} ms PostgreSQL = {c.total_ms:6.2f} ms"
+            for c in costs
+        ),
     ]
-    intake, api_floor, floor = (statistics.median(c.total_ms for c in costs if c.kind == kind) for kind in ("intake", "api-floor", "floor"))
+    intake, api_floor, floor = (
+        statistics.median(c.total_ms for c in costs if c.kind == kind) for kind in ("intake", "api-floor", "floor")
+    )
     shown.append(
         f"  floor/intake CPU {floor / intake:.2f} (new connections); gunicorn, HTTP, the load clients, forking and ending "
         "a backend add about the same to both under load, which is why the throughput ratio is higher"
@@ -629,7 +658,9 @@ def statements_rolled_back(token: str, sku_codes: list[str], lines: int) -> list
             raise _RolledBack
     except _RolledBack:
         pass
-    return [query["sql"] for query in captured.captured_queries if not query["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)]
+    return [
+        query["sql"] for query in captured.captured_queries if not query["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)
+    ]
 
 
 def replay_report(token: str, sku_codes: list[str], lines: int) -> str:
@@ -644,7 +675,9 @@ def replay_report(token: str, sku_codes: list[str], lines: int) -> str:
     from django.db import connection
 
     statements = statements_rolled_back(token, sku_codes, lines)
-    parameters = {k: v for k, v in connection.get_connection_params().items() if k in ("dbname", "user", "password", "host", "port")}
+    parameters = {
+        k: v for k, v in connection.get_connection_params().items() if k in ("dbname", "user", "password", "host", "port")
+    }
     connection.close()
 
     def replay(on) -> list[float]:
@@ -669,14 +702,17 @@ def replay_report(token: str, sku_codes: list[str], lines: int) -> str:
     new_ms = [statistics.median(run[n] for run in fresh) for n in range(len(statements))]
     used_ms = [statistics.median(run[n] for run in used) for n in range(len(statements))]
     shown = [
-        f"PostgreSQL CPU of one {lines}-line intake's statements, sent again (median of {REPLAYS}; start-up and commit left out):",
+        f"PostgreSQL CPU of one {lines}-line intake's statements, sent again "
+        f"(median of {REPLAYS}; start-up and commit left out):",
         "   new backend  used backend  statement (tables)",
     ]
     for statement, new, old in zip(statements, new_ms, used_ms, strict=True):
         tables = ", ".join(dict.fromkeys(TABLE_NAMED.findall(statement))) or "-"
         shown.append(f"  {new:8.2f} ms  {old:8.2f} ms    {statement.split(None, 1)[0]:<6} {tables}"[:150])
     touched = {table for statement in statements for table in TABLE_NAMED.findall(statement)}
-    shown.append(f"  {sum(new_ms):8.2f} ms  {sum(used_ms):8.2f} ms    in all: {len(statements)} statements on {len(touched)} tables")
+    shown.append(
+        f"  {sum(new_ms):8.2f} ms  {sum(used_ms):8.2f} ms    in all: {len(statements)} statements on {len(touched)} tables"
+    )
     return "\n".join(shown)
 
 
@@ -743,7 +779,9 @@ def print_phase(round_number: int, result: PhaseResult) -> None:
         print(f"    {sample}")
 
 
-def run_rounds(args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]) -> list[dict[str, PhaseResult]]:
+def run_rounds(
+    args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]
+) -> list[dict[str, PhaseResult]]:
     """intake, floor, intake, floor, ... (with --api-floor: intake, api-floor, floor, ...); each phase's
     commits are the change in xact_commit across it."""
     rounds = []
@@ -789,10 +827,11 @@ def summarize(args, rounds: list[dict[str, PhaseResult]], costs: list[RequestCos
             [
                 "api-floor (the API layers alone, one INSERT; see bench/floor_app.py): "
                 + ", ".join(f"{p.per_second:.1f}/s" for p in api_floors)
-                + f"; median api-floor/floor {statistics.median(p.per_second / f.per_second for p, f in zip(api_floors, floors, strict=True)):.2f}"
-                + f", intake/api-floor {statistics.median(i.per_second / p.per_second for i, p in zip(intakes, api_floors, strict=True)):.2f}"
+                + f"; median api-floor/floor {median_ratio(api_floors, floors):.2f}"
+                + f", intake/api-floor {median_ratio(intakes, api_floors):.2f}"
             ]
-            if api_floors else []
+            if api_floors
+            else []
         ),
         (
             "commits per request (pg_stat_database xact_commit, read-only statements and connection setup included): "
@@ -839,10 +878,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="intake/floor pairs (default 3)")
     parser.add_argument("--lines", type=int, default=3, help="lines per order (default 3)")
     parser.add_argument("--profile", action="store_true", help=f"also cProfile {PROFILE_REQUESTS} in-process intake requests")
-    parser.add_argument("--queries", action="store_true", help="also print the statements of one in-process --lines-line intake request")
-    parser.add_argument("--api-floor", action="store_true", help="also run an api-floor phase in each round: the API layers alone, writing one row")
-    parser.add_argument("--cpu", action="store_true", help=f"also measure the CPU of {CPU_REQUESTS} in-process requests of each kind (this process + its PostgreSQL backend)")
-    parser.add_argument("--replay", action="store_true", help="also send one intake's statements again on new and used PostgreSQL backends, and show each one's CPU")
+    parser.add_argument(
+        "--queries", action="store_true", help="also print the statements of one in-process --lines-line intake request"
+    )
+    parser.add_argument(
+        "--api-floor",
+        action="store_true",
+        help="also run an api-floor phase in each round: the API layers alone, writing one row",
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help=f"also measure the CPU of {CPU_REQUESTS} in-process requests of each kind (this process + its PostgreSQL backend)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="also send one intake's statements again on new and used PostgreSQL backends, and show each one's CPU",
+    )
     parser.add_argument("--in-process-only", action="store_true", help="measure in process only: no gunicorn phases")
     args = parser.parse_args()
     if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:

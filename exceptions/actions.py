@@ -83,14 +83,19 @@ def offered(exception: FulfillmentException, action: Action) -> bool:
     return action.generic or action.code in (exception.type.allowed_actions or [])
 
 
-def available_actions(exception: FulfillmentException, user, *, queue_ids: set[int] | None = None, permissions: set[str] | None = None) -> list[Action]:
+def available_actions(
+    exception: FulfillmentException, user, *, queue_ids: set[int] | None = None, permissions: set[str] | None = None
+) -> list[Action]:
     """The actions this user may take on this exception now (for buttons and `allowed_actions`)."""
     permissions = user.get_all_permissions() if permissions is None else permissions
     if not may_work(user, exception.queue_id, queue_ids):
         return []
     return [
-        action for action in _registry.values()
-        if offered(exception, action) and (user.is_superuser or action.permission in permissions) and action.applies(exception, user)
+        action
+        for action in _registry.values()
+        if offered(exception, action)
+        and (user.is_superuser or action.permission in permissions)
+        and action.applies(exception, user)
     ]
 
 
@@ -125,7 +130,9 @@ def _perform(*, code: str, exception_id: int, user, data) -> ActionResult:
     if not may_work(user, exception.queue_id):
         raise Forbidden(ExceptionError.NOT_YOUR_QUEUE, NOT_YOUR_QUEUE.format(queue=exception.queue.name))
     if not offered(exception, action):
-        raise Conflict(ExceptionError.ACTION_NOT_AVAILABLE, f"'{action.label}' is not an action for {exception.type.name} exceptions.")
+        raise Conflict(
+            ExceptionError.ACTION_NOT_AVAILABLE, f"'{action.label}' is not an action for {exception.type.name} exceptions."
+        )
     if not action.applies(exception, user):
         if not exception.is_open and code != "reopen":
             message = f"This exception is already {exception.get_status_display().lower()}."
@@ -150,42 +157,105 @@ def _minutes(data: dict) -> int:
     return data.get("operator_minutes") or 0
 
 
-register(Action(
-    "claim", "Claim", WORK, forms.ClaimForm, verb="claim exceptions", style="primary",
-    run=lambda e, actor, d, user: services.exception_claim(exception=e, user=user, actor=actor, operator_minutes=_minutes(d)),
-    applies=lambda e, user: e.is_open and e.owner_id != user.pk,
-))
-register(Action(
-    "assign", "Assign", "exceptions.assign_exception", forms.AssignForm, verb="assign exceptions",
-    run=lambda e, actor, d, user: services.exception_assign(exception=e, owner=d["owner"], actor=actor, operator_minutes=_minutes(d)),
-))
-register(Action(
-    "comment", "Comment", WORK, forms.CommentForm, verb="comment on exceptions",
-    run=lambda e, actor, d, user: services.exception_comment(exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)),
-    applies=lambda e, user: True,
-))
-register(Action(
-    "wait", "Wait", WORK, forms.WaitForm, verb="park exceptions",
-    run=lambda e, actor, d, user: services.exception_wait(exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)),
-    applies=lambda e, user: e.status in (ExceptionStatus.OPEN, ExceptionStatus.IN_PROGRESS),
-))
-register(Action(
-    "resume", "Resume", WORK, forms.ResumeForm, verb="resume exceptions",
-    run=lambda e, actor, d, user: services.exception_resume(exception=e, note=d.get("note", ""), actor=actor, operator_minutes=_minutes(d)),
-    applies=lambda e, user: e.status == ExceptionStatus.WAITING,
-))
-register(Action(
-    "resolve", "Resolve", WORK, forms.ResolveForm, verb="resolve exceptions", style="primary",
-    run=lambda e, actor, d, user: services.exception_resolve(
-        exception=e, note=d["note"], root_cause=d.get("root_cause", ""), actor=actor, operator_minutes=_minutes(d)
-    ),
-))
-register(Action(
-    "dismiss", "Dismiss", "exceptions.dismiss_exception", forms.DismissForm, verb="dismiss exceptions", style="danger",
-    run=lambda e, actor, d, user: services.exception_dismiss(exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)),
-))
-register(Action(
-    "reopen", "Reopen", WORK, forms.ReopenForm, verb="reopen exceptions",
-    run=lambda e, actor, d, user: services.exception_reopen(exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)),
-    applies=lambda e, user: e.status not in OPEN_STATUSES,
-))
+register(
+    Action(
+        "claim",
+        "Claim",
+        WORK,
+        forms.ClaimForm,
+        verb="claim exceptions",
+        style="primary",
+        run=lambda e, actor, d, user: services.exception_claim(exception=e, user=user, actor=actor, operator_minutes=_minutes(d)),
+        applies=lambda e, user: e.is_open and e.owner_id != user.pk,
+    )
+)
+register(
+    Action(
+        "assign",
+        "Assign",
+        "exceptions.assign_exception",
+        forms.AssignForm,
+        verb="assign exceptions",
+        run=lambda e, actor, d, user: services.exception_assign(
+            exception=e, owner=d["owner"], actor=actor, operator_minutes=_minutes(d)
+        ),
+    )
+)
+register(
+    Action(
+        "comment",
+        "Comment",
+        WORK,
+        forms.CommentForm,
+        verb="comment on exceptions",
+        run=lambda e, actor, d, user: services.exception_comment(
+            exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)
+        ),
+        applies=lambda e, user: True,
+    )
+)
+register(
+    Action(
+        "wait",
+        "Wait",
+        WORK,
+        forms.WaitForm,
+        verb="park exceptions",
+        run=lambda e, actor, d, user: services.exception_wait(
+            exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)
+        ),
+        applies=lambda e, user: e.status in (ExceptionStatus.OPEN, ExceptionStatus.IN_PROGRESS),
+    )
+)
+register(
+    Action(
+        "resume",
+        "Resume",
+        WORK,
+        forms.ResumeForm,
+        verb="resume exceptions",
+        run=lambda e, actor, d, user: services.exception_resume(
+            exception=e, note=d.get("note", ""), actor=actor, operator_minutes=_minutes(d)
+        ),
+        applies=lambda e, user: e.status == ExceptionStatus.WAITING,
+    )
+)
+register(
+    Action(
+        "resolve",
+        "Resolve",
+        WORK,
+        forms.ResolveForm,
+        verb="resolve exceptions",
+        style="primary",
+        run=lambda e, actor, d, user: services.exception_resolve(
+            exception=e, note=d["note"], root_cause=d.get("root_cause", ""), actor=actor, operator_minutes=_minutes(d)
+        ),
+    )
+)
+register(
+    Action(
+        "dismiss",
+        "Dismiss",
+        "exceptions.dismiss_exception",
+        forms.DismissForm,
+        verb="dismiss exceptions",
+        style="danger",
+        run=lambda e, actor, d, user: services.exception_dismiss(
+            exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+        ),
+    )
+)
+register(
+    Action(
+        "reopen",
+        "Reopen",
+        WORK,
+        forms.ReopenForm,
+        verb="reopen exceptions",
+        run=lambda e, actor, d, user: services.exception_reopen(
+            exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)
+        ),
+        applies=lambda e, user: e.status not in OPEN_STATUSES,
+    )
+)

@@ -49,7 +49,16 @@ class ExceptionTypeAdmin(admin.ModelAdmin):
 
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
-    list_display = ["exception_type", "priority", "first_response_minutes", "resolve_minutes", "warning_percent", "pause_while_waiting", "escalation_queue", "calendar"]
+    list_display = [
+        "exception_type",
+        "priority",
+        "first_response_minutes",
+        "resolve_minutes",
+        "warning_percent",
+        "pause_while_waiting",
+        "escalation_queue",
+        "calendar",
+    ]
     list_filter = ["priority", "pause_while_waiting", "escalation_queue", "calendar", "exception_type__stage"]
     search_fields = ["exception_type__code", "exception_type__name"]
     list_editable = ["first_response_minutes", "resolve_minutes", "warning_percent"]

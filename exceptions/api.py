@@ -33,7 +33,9 @@ class ExceptionOutSerializer(serializers.Serializer):
 
 class _IdField(forms.IntegerField):
     def to_python(self, value):
-        if isinstance(value, str) and value.strip() and not value.strip().isdigit():  # not 4.7, 4e0 or 1_0, which int() would bend into an id
+        if (
+            isinstance(value, str) and value.strip() and not value.strip().isdigit()
+        ):  # not 4.7, 4e0 or 1_0, which int() would bend into an id
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
 

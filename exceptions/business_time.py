@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from numbers import Real
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -324,7 +325,7 @@ def _validated_hours(hours: object) -> dict[int, list[Interval]]:
         if isinstance(intervals, (str, bytes)) or not isinstance(intervals, Iterable):
             raise ValueError(f"weekday {weekday}: intervals must be a list of (start, end) pairs, got {intervals!r}")
         checked = sorted(_validated_interval(weekday, interval) for interval in intervals)
-        for (earlier_start, earlier_end), (later_start, later_end) in zip(checked, checked[1:]):
+        for (earlier_start, earlier_end), (later_start, later_end) in pairwise(checked):
             if later_start < earlier_end:
                 raise ValueError(
                     f"weekday {weekday}: intervals {_clock(earlier_start)}-{_clock(earlier_end)} and "

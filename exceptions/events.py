@@ -17,8 +17,17 @@ def _event(exception: FulfillmentException, kind: str, *, actor: Actor, **fields
 
 def exception_created(exception: FulfillmentException, *, actor: Actor) -> ExceptionEvent:
     return _event(
-        exception, K.CREATED, actor=actor, to_status=exception.status, at=exception.detected_at,
-        data={"queue": exception.queue.name, "priority": exception.priority, "due_at": exception.due_at.isoformat(), "summary": exception.summary},
+        exception,
+        K.CREATED,
+        actor=actor,
+        to_status=exception.status,
+        at=exception.detected_at,
+        data={
+            "queue": exception.queue.name,
+            "priority": exception.priority,
+            "due_at": exception.due_at.isoformat(),
+            "summary": exception.summary,
+        },
     )
 
 
@@ -26,17 +35,30 @@ def exception_occurred(exception: FulfillmentException, *, actor: Actor, data: d
     return _event(exception, K.OCCURRED, actor=actor, data={"occurrences": exception.occurrences, **data})
 
 
-def exception_assigned(exception: FulfillmentException, *, actor: Actor, owner: str = "", policy: str = "", operator_minutes: int = 0) -> ExceptionEvent:
+def exception_assigned(
+    exception: FulfillmentException, *, actor: Actor, owner: str = "", policy: str = "", operator_minutes: int = 0
+) -> ExceptionEvent:
     return _event(
-        exception, K.ASSIGNED, actor=actor, operator_minutes=operator_minutes,
+        exception,
+        K.ASSIGNED,
+        actor=actor,
+        operator_minutes=operator_minutes,
         data={"owner": owner or exception.owner.get_username(), **({"policy": policy} if policy else {})},
     )
 
 
-def exception_claimed(exception: FulfillmentException, *, actor: Actor, from_status: str, previous_owner_id, operator_minutes: int) -> ExceptionEvent:
+def exception_claimed(
+    exception: FulfillmentException, *, actor: Actor, from_status: str, previous_owner_id, operator_minutes: int
+) -> ExceptionEvent:
     return _event(
-        exception, K.CLAIMED, actor=actor, action="claim", from_status=from_status, to_status=exception.status,
-        operator_minutes=operator_minutes, data={"previous_owner_id": previous_owner_id},
+        exception,
+        K.CLAIMED,
+        actor=actor,
+        action="claim",
+        from_status=from_status,
+        to_status=exception.status,
+        operator_minutes=operator_minutes,
+        data={"previous_owner_id": previous_owner_id},
     )
 
 
@@ -45,15 +67,37 @@ def exception_commented(exception: FulfillmentException, *, actor: Actor, note: 
 
 
 def exception_status_changed(
-    exception: FulfillmentException, *, actor: Actor, action: str, from_status: str, note: str = "", operator_minutes: int = 0, data: dict | None = None
+    exception: FulfillmentException,
+    *,
+    actor: Actor,
+    action: str,
+    from_status: str,
+    note: str = "",
+    operator_minutes: int = 0,
+    data: dict | None = None,
 ) -> ExceptionEvent:
     return _event(
-        exception, K.STATUS_CHANGED, actor=actor, action=action, from_status=from_status, to_status=exception.status,
-        note=note, operator_minutes=operator_minutes, data=data or {},
+        exception,
+        K.STATUS_CHANGED,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=exception.status,
+        note=note,
+        operator_minutes=operator_minutes,
+        data=data or {},
     )
 
 
-def exception_action(exception: FulfillmentException, *, actor: Actor, action: str, note: str = "", operator_minutes: int = 0, data: dict | None = None) -> ExceptionEvent:
+def exception_action(
+    exception: FulfillmentException,
+    *,
+    actor: Actor,
+    action: str,
+    note: str = "",
+    operator_minutes: int = 0,
+    data: dict | None = None,
+) -> ExceptionEvent:
     return _event(exception, K.ACTION, actor=actor, action=action, note=note, operator_minutes=operator_minutes, data=data or {})
 
 
@@ -65,8 +109,19 @@ def exception_sla_breached(exception: FulfillmentException, *, at: datetime) -> 
     return _event(exception, K.SLA_BREACHED, actor=SYSTEM, at=at, data={"due_at": exception.due_at.isoformat()})
 
 
-def exception_escalated(exception: FulfillmentException, *, at: datetime, from_priority: str, to_priority: str, from_queue: str, to_queue: str) -> ExceptionEvent:
+def exception_escalated(
+    exception: FulfillmentException, *, at: datetime, from_priority: str, to_priority: str, from_queue: str, to_queue: str
+) -> ExceptionEvent:
     return _event(
-        exception, K.ESCALATED, actor=SYSTEM, at=at,
-        data={"from_priority": from_priority, "to_priority": to_priority, "from_queue": from_queue, "to_queue": to_queue, "due_at": exception.due_at.isoformat()},
+        exception,
+        K.ESCALATED,
+        actor=SYSTEM,
+        at=at,
+        data={
+            "from_priority": from_priority,
+            "to_priority": to_priority,
+            "from_queue": from_queue,
+            "to_queue": to_queue,
+            "due_at": exception.due_at.isoformat(),
+        },
     )

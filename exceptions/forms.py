@@ -10,7 +10,11 @@ from .errors import NOTE_REQUIRED, REASON_REQUIRED
 
 class ActionForm(forms.Form):
     operator_minutes = forms.IntegerField(
-        label="Minutes spent", min_value=0, max_value=8 * 60, required=False, initial=0,
+        label="Minutes spent",
+        min_value=0,
+        max_value=8 * 60,
+        required=False,
+        initial=0,
         help_text="Your hands-on time for this step; it feeds the cost of exceptions.",
     )
 
@@ -49,7 +53,8 @@ class CommentForm(NoteForm):
 
 class WaitForm(ActionForm):
     note = forms.CharField(
-        label="Waiting for", widget=forms.Textarea(attrs={"rows": 2}),
+        label="Waiting for",
+        widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say what the exception is waiting for."},
     )
 

@@ -54,7 +54,10 @@ class BusinessCalendar(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Amsterdam.")
     hours = models.JSONField(
         default=dict,
-        help_text='Weekday (0 = Monday) to working intervals, e.g. {"0": [["09:00", "17:00"]], "1": [["08:00", "12:00"], ["13:00", "17:00"]]}.',
+        help_text=(
+            'Weekday (0 = Monday) to working intervals, e.g. {"0": [["09:00", "17:00"]], '
+            '"1": [["08:00", "12:00"], ["13:00", "17:00"]]}.'
+        ),
     )
 
     class Meta:
@@ -100,7 +103,11 @@ class Queue(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="exception_queues")
     assignment = models.CharField(max_length=16, choices=Assignment.choices, default=Assignment.MANUAL)
     last_assigned = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Round-robin cursor: the member who got the previous exception.",
     )
 
@@ -132,7 +139,9 @@ class ExceptionType(models.Model):
     blocking = models.BooleanField(default=False, help_text="An open exception of this type holds its order.")
     default_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     allowed_actions = models.JSONField(
-        default=list, blank=True, help_text="Codes of the resolution actions offered beyond claim, assign, comment, wait, resolve and dismiss."
+        default=list,
+        blank=True,
+        help_text="Codes of the resolution actions offered beyond claim, assign, comment, wait, resolve and dismiss.",
     )
 
     class Meta:
@@ -147,8 +156,12 @@ class SlaPolicy(models.Model):
     priority = models.CharField(max_length=2, choices=Priority.choices)
     first_response_minutes = models.PositiveIntegerField()
     resolve_minutes = models.PositiveIntegerField()
-    warning_percent = models.PositiveSmallIntegerField(default=75, help_text="Warn when this share of the resolve time has passed.")
-    pause_while_waiting = models.BooleanField(default=True, help_text="The clock stops while the exception waits on someone outside.")
+    warning_percent = models.PositiveSmallIntegerField(
+        default=75, help_text="Warn when this share of the resolve time has passed."
+    )
+    pause_while_waiting = models.BooleanField(
+        default=True, help_text="The clock stops while the exception waits on someone outside."
+    )
     escalation_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     calendar = models.ForeignKey(
         BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True, help_text="Empty: the clock runs around the clock."
@@ -160,8 +173,12 @@ class SlaPolicy(models.Model):
         verbose_name_plural = "SLA policies"
         constraints = [
             models.UniqueConstraint(fields=["exception_type", "priority"], name="sla_policy_unique_type_priority"),
-            models.CheckConstraint(condition=Q(resolve_minutes__gte=1) & Q(first_response_minutes__gte=1), name="sla_policy_minutes_positive"),
-            models.CheckConstraint(condition=Q(warning_percent__gte=1) & Q(warning_percent__lte=99), name="sla_policy_warning_percent_range"),
+            models.CheckConstraint(
+                condition=Q(resolve_minutes__gte=1) & Q(first_response_minutes__gte=1), name="sla_policy_minutes_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(warning_percent__gte=1) & Q(warning_percent__lte=99), name="sla_policy_warning_percent_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -193,7 +210,9 @@ class FulfillmentException(ConcurrentTransitionMixin, models.Model):
     summary = models.CharField(max_length=300)
     detail = models.JSONField(default=dict, blank=True)
     status = FSMField(max_length=16, choices=ExceptionStatus.choices, default=ES.OPEN, protected=True, db_index=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_exceptions")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_exceptions"
+    )
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="exceptions")
     priority = models.CharField(max_length=2, choices=Priority.choices, db_index=True)
     sla_policy = models.ForeignKey(SlaPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import chain
 
-from django.db.models import Prefetch, Q
 from django.contrib.auth import get_user_model
+from django.db.models import Prefetch, Q
 
 from inventory.models import StockLevel
 
@@ -49,8 +49,18 @@ def tab_counts(*, user, queue_ids: set[int] | None) -> dict[str, int]:
 def exception_get(pk: int) -> FulfillmentException:
     return (
         FulfillmentException.objects.select_related(
-            "type", "queue", "owner", "order", "order__partner", "line", "shipment", "shipment__location", "location", "sku",
-            "sla_policy", "sla_policy__escalation_queue",
+            "type",
+            "queue",
+            "owner",
+            "order",
+            "order__partner",
+            "line",
+            "shipment",
+            "shipment__location",
+            "location",
+            "sku",
+            "sla_policy",
+            "sla_policy__escalation_queue",
         )
         .prefetch_related("queue__members")
         .get(pk=pk)
@@ -70,7 +80,9 @@ class TimelineEntry:
 def _order_entry(event) -> TimelineEntry:
     if event.kind in ("transition", "shipment"):
         what = "Shipment" if event.kind == "shipment" else "Order"
-        title = f"{what} {event.name.replace('_', ' ')}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+        title = (
+            f"{what} {event.name.replace('_', ' ')}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+        )
     else:
         title = f"Order {event.get_kind_display().lower()}: {event.name.replace('_', ' ')}"
     return TimelineEntry(event.at, "order", title, event.actor, event.data.get("reason", ""), event.data)
@@ -79,7 +91,8 @@ def _order_entry(event) -> TimelineEntry:
 def _exception_entry(event: ExceptionEvent) -> TimelineEntry:
     label = event.get_kind_display()
     if event.kind == ExceptionEvent.Kind.STATUS_CHANGED:
-        label = f"{event.action.replace('_', ' ').capitalize()}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+        change = f"{event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
+        label = f"{event.action.replace('_', ' ').capitalize()}: {change}"
     elif event.kind == ExceptionEvent.Kind.ASSIGNED:
         label = f"Assigned to {event.data.get('owner', '')}"
     elif event.kind == ExceptionEvent.Kind.ESCALATED:
@@ -114,7 +127,9 @@ def stock_grid(exception: FulfillmentException) -> StockGrid:
     else:
         sku_ids = []
     levels = list(
-        StockLevel.objects.filter(sku_id__in=sku_ids, location__active=True).select_related("location", "sku").order_by("sku__code", "location__code")
+        StockLevel.objects.filter(sku_id__in=sku_ids, location__active=True)
+        .select_related("location", "sku")
+        .order_by("sku__code", "location__code")
     )
     locations = sorted({level.location for level in levels}, key=lambda location: location.code)
     by_sku: dict = {}

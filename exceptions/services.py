@@ -118,7 +118,9 @@ def dedupe_key_for(*, order=None, line=None, shipment=None, location=None, sku=N
     return "|".join(p for p in parts if p) or "global"
 
 
-def _record_occurrence(exception: FulfillmentException, *, actor: Actor, summary: str, detail: dict | None, now: datetime) -> FulfillmentException:
+def _record_occurrence(
+    exception: FulfillmentException, *, actor: Actor, summary: str, detail: dict | None, now: datetime
+) -> FulfillmentException:
     """Count one more occurrence. Its summary and detail become the exception's: whoever works it acts on the problem
     as it stands now (a customer's second address change, today's shortage, a new split proposal); the occurrence
     event keeps what it replaced."""
@@ -162,7 +164,9 @@ def exception_raise(
     now = timezone.now()
     detected_at = detected_at or now
     key = dedupe_key or dedupe_key_for(order=order, line=line, shipment=shipment, location=location, sku=sku)
-    open_same = FulfillmentException.objects.select_for_update().filter(type=exception_type, dedupe_key=key, status__in=OPEN_STATUSES)
+    open_same = FulfillmentException.objects.select_for_update().filter(
+        type=exception_type, dedupe_key=key, status__in=OPEN_STATUSES
+    )
     existing = open_same.first()
     if existing:
         return _record_occurrence(existing, actor=actor, summary=summary, detail=detail, now=now)
@@ -178,10 +182,24 @@ def exception_raise(
     if shipment is not None and location is None:
         location = shipment.location
     exception = FulfillmentException(
-        type=exception_type, order=order, line=line, shipment=shipment, location=location, sku=sku,
-        source_system=source_system, dedupe_key=key, summary=summary[:300], detail=detail or {},
-        queue=exception_type.default_queue or triage_queue(), priority=priority, sla_policy=policy,
-        detected_at=detected_at, first_response_due_at=first_due, warn_at=warn_at, due_at=due_at, last_occurred_at=now,
+        type=exception_type,
+        order=order,
+        line=line,
+        shipment=shipment,
+        location=location,
+        sku=sku,
+        source_system=source_system,
+        dedupe_key=key,
+        summary=summary[:300],
+        detail=detail or {},
+        queue=exception_type.default_queue or triage_queue(),
+        priority=priority,
+        sla_policy=policy,
+        detected_at=detected_at,
+        first_response_due_at=first_due,
+        warn_at=warn_at,
+        due_at=due_at,
+        last_occurred_at=now,
     )
     try:
         with transaction.atomic():
@@ -221,9 +239,9 @@ def _auto_assign(exception: FulfillmentException) -> None:
         Queue.objects.filter(pk=queue.pk).update(last_assigned_id=owner_id)
     elif queue.assignment == Queue.Assignment.LEAST_LOADED:
         members = _present_members(queue)
-        loads = members.annotate(
-            load=Count("owned_exceptions", filter=Q(owned_exceptions__status__in=OPEN_STATUSES))
-        ).order_by("load", "pk")
+        loads = members.annotate(load=Count("owned_exceptions", filter=Q(owned_exceptions__status__in=OPEN_STATUSES))).order_by(
+            "load", "pk"
+        )
         first = loads.values_list("pk", flat=True).first()
         if first is None:
             return
@@ -264,7 +282,9 @@ def _transition(exception: FulfillmentException, name: str, *, fields=(), **kwar
         getattr(exception, name)(**kwargs)
         exception.save(update_fields=["status", "updated_at", *fields])
     except (TransitionNotAllowed, ConcurrentTransition):
-        raise Conflict(ExceptionError.ILLEGAL_TRANSITION, "Someone else changed this exception at the same moment; reload it.") from None
+        raise Conflict(
+            ExceptionError.ILLEGAL_TRANSITION, "Someone else changed this exception at the same moment; reload it."
+        ) from None
     return from_status
 
 
@@ -306,7 +326,9 @@ def exception_claim(*, exception: FulfillmentException, user, actor: Actor, oper
         _transition(exception, "start_work", fields=fields)
     else:
         exception.save(update_fields=[*fields, "updated_at"])
-    events.exception_claimed(exception, actor=actor, from_status=from_status, previous_owner_id=previous_owner, operator_minutes=operator_minutes)
+    events.exception_claimed(
+        exception, actor=actor, from_status=from_status, previous_owner_id=previous_owner, operator_minutes=operator_minutes
+    )
     return exception
 
 
@@ -316,7 +338,8 @@ def exception_assign(*, exception: FulfillmentException, owner, actor: Actor, op
     _require_open(exception)
     if not exception.queue.members.filter(pk=owner.pk).exists() and not owner.groups.filter(pk=exception.queue.team_id).exists():
         raise InvalidInput(
-            ExceptionError.NOT_A_MEMBER, f"{owner.get_username()} does not work the {exception.queue.name} queue.",
+            ExceptionError.NOT_A_MEMBER,
+            f"{owner.get_username()} does not work the {exception.queue.name} queue.",
             fields={"owner": ["Not a member of this queue's team."]},
         )
     now, fields = timezone.now(), ["owner"]
@@ -328,7 +351,9 @@ def exception_assign(*, exception: FulfillmentException, owner, actor: Actor, op
 
 
 @transaction.atomic
-def exception_comment(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+def exception_comment(
+    *, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0
+) -> FulfillmentException:
     note = _require_text(note, "note", NOTE_REQUIRED)
     exception = exception_lock(exception)
     fields: list[str] = []
@@ -339,19 +364,25 @@ def exception_comment(*, exception: FulfillmentException, note: str, actor: Acto
 
 
 @transaction.atomic
-def exception_wait(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+def exception_wait(
+    *, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0
+) -> FulfillmentException:
     """Park the exception while someone outside answers; the policy may stop the clock."""
     note = _require_text(note, "note", "Say what the exception is waiting for.")
     exception = exception_lock(exception)
     now, fields = timezone.now(), ["waiting_since"]
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
     from_status = _transition(exception, "wait", fields=fields, now=now)
-    events.exception_status_changed(exception, actor=actor, action="wait", from_status=from_status, note=note, operator_minutes=operator_minutes)
+    events.exception_status_changed(
+        exception, actor=actor, action="wait", from_status=from_status, note=note, operator_minutes=operator_minutes
+    )
     return exception
 
 
 @transaction.atomic
-def exception_resume(*, exception: FulfillmentException, actor: Actor, note: str = "", operator_minutes: int = 0) -> FulfillmentException:
+def exception_resume(
+    *, exception: FulfillmentException, actor: Actor, note: str = "", operator_minutes: int = 0
+) -> FulfillmentException:
     """Back to work; when the clock was paused, every deadline moves by the time spent waiting."""
     exception = exception_lock(exception)
     now, fields = timezone.now(), []
@@ -361,25 +392,51 @@ def exception_resume(*, exception: FulfillmentException, actor: Actor, note: str
         calendar = _working_calendar(policy)
         paused_minutes = business_minutes_between(exception.waiting_since, now, calendar)
         for field in ("first_response_due_at", "warn_at", "due_at"):
-            setattr(exception, field, add_business_minutes(getattr(exception, field), paused_minutes, calendar) if calendar else getattr(exception, field) + timedelta(minutes=paused_minutes))
+            setattr(
+                exception,
+                field,
+                add_business_minutes(getattr(exception, field), paused_minutes, calendar)
+                if calendar
+                else getattr(exception, field) + timedelta(minutes=paused_minutes),
+            )
             fields.append(field)
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
     from_status = _transition(exception, "resume", fields=[*fields, "waiting_since"])
     events.exception_status_changed(
-        exception, actor=actor, action="resume", from_status=from_status, note=note, operator_minutes=operator_minutes,
+        exception,
+        actor=actor,
+        action="resume",
+        from_status=from_status,
+        note=note,
+        operator_minutes=operator_minutes,
         data={"paused_minutes": round(paused_minutes, 1)},
     )
     return exception
 
 
 def _close(
-    exception: FulfillmentException, name: str, *, actor: Actor, action: str, note: str, operator_minutes: int, transition_kwargs: dict
+    exception: FulfillmentException,
+    name: str,
+    *,
+    actor: Actor,
+    action: str,
+    note: str,
+    operator_minutes: int,
+    transition_kwargs: dict,
 ) -> FulfillmentException:
     now = timezone.now()
-    fields = ["resolution_action", "resolution_note", "resolved_at", "waiting_since", *(["root_cause"] if name == "resolve" else [])]
+    fields = [
+        "resolution_action",
+        "resolution_note",
+        "resolved_at",
+        "waiting_since",
+        *(["root_cause"] if name == "resolve" else []),
+    ]
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
     from_status = _transition(exception, name, fields=fields, now=now, **transition_kwargs)
-    events.exception_status_changed(exception, actor=actor, action=action, from_status=from_status, note=note, operator_minutes=operator_minutes)
+    events.exception_status_changed(
+        exception, actor=actor, action=action, from_status=from_status, note=note, operator_minutes=operator_minutes
+    )
     if exception.order_id is not None:
         hooks.closed(exception, actor)
     return exception
@@ -387,30 +444,50 @@ def _close(
 
 @transaction.atomic
 def exception_resolve(
-    *, exception: FulfillmentException, note: str, actor: Actor, action: str = "resolve", root_cause: str = "", operator_minutes: int = 0
+    *,
+    exception: FulfillmentException,
+    note: str,
+    actor: Actor,
+    action: str = "resolve",
+    root_cause: str = "",
+    operator_minutes: int = 0,
 ) -> FulfillmentException:
     note = _require_text(note, "note", NOTE_REQUIRED)
     exception = exception_lock(exception)
     _require_open(exception)
     return _close(
-        exception, "resolve", actor=actor, action=action, note=note, operator_minutes=operator_minutes,
+        exception,
+        "resolve",
+        actor=actor,
+        action=action,
+        note=note,
+        operator_minutes=operator_minutes,
         transition_kwargs={"action": action, "note": note, "root_cause": root_cause.strip()},
     )
 
 
 @transaction.atomic
-def exception_dismiss(*, exception: FulfillmentException, reason: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+def exception_dismiss(
+    *, exception: FulfillmentException, reason: str, actor: Actor, operator_minutes: int = 0
+) -> FulfillmentException:
     reason = _require_text(reason, "reason", REASON_REQUIRED)
     exception = exception_lock(exception)
     _require_open(exception)
     return _close(
-        exception, "dismiss", actor=actor, action="dismiss", note=reason, operator_minutes=operator_minutes,
+        exception,
+        "dismiss",
+        actor=actor,
+        action="dismiss",
+        note=reason,
+        operator_minutes=operator_minutes,
         transition_kwargs={"reason": reason},
     )
 
 
 @transaction.atomic
-def exception_reopen(*, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0) -> FulfillmentException:
+def exception_reopen(
+    *, exception: FulfillmentException, note: str, actor: Actor, operator_minutes: int = 0
+) -> FulfillmentException:
     note = _require_text(note, "note", NOTE_REQUIRED)
     exception = exception_lock(exception)
     fields = ["resolved_at", "resolution_action"]
@@ -419,8 +496,12 @@ def exception_reopen(*, exception: FulfillmentException, note: str, actor: Actor
         with transaction.atomic():
             from_status = _transition(exception, "reopen", fields=fields)
     except IntegrityError:
-        raise Conflict(ExceptionError.ALREADY_OPEN, "The same problem is already open in another exception; work that one.") from None
-    events.exception_status_changed(exception, actor=actor, action="reopen", from_status=from_status, note=note, operator_minutes=operator_minutes)
+        raise Conflict(
+            ExceptionError.ALREADY_OPEN, "The same problem is already open in another exception; work that one."
+        ) from None
+    events.exception_status_changed(
+        exception, actor=actor, action="reopen", from_status=from_status, note=note, operator_minutes=operator_minutes
+    )
     if exception.type.blocking and exception.order_id is not None:
         hooks.blocking_raised(exception, actor)
     return exception
@@ -464,14 +545,22 @@ def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int
         target_queue = policy.escalation_queue if policy and policy.escalation_queue_id else exception.queue
         new_priority = raise_priority(exception.priority)
         changed = FulfillmentException.objects.filter(pk=exception.pk, escalated=False).update(
-            escalated=True, escalated_at=now, priority=new_priority, queue=target_queue,
-            owner=None if target_queue.pk != exception.queue_id else F("owner"), updated_at=now,
+            escalated=True,
+            escalated_at=now,
+            priority=new_priority,
+            queue=target_queue,
+            owner=None if target_queue.pk != exception.queue_id else F("owner"),
+            updated_at=now,
         )
         if changed:
             events.exception_sla_breached(exception, at=now)
             events.exception_escalated(
-                exception, at=now, from_priority=exception.priority, to_priority=new_priority,
-                from_queue=exception.queue.name, to_queue=target_queue.name,
+                exception,
+                at=now,
+                from_priority=exception.priority,
+                to_priority=new_priority,
+                from_queue=exception.queue.name,
+                to_queue=target_queue.name,
             )
             escalated += 1
     return {"warned": warned, "escalated": escalated}
@@ -484,4 +573,3 @@ def open_exception_exists(*, order_id: int, blocking: bool | None = None, exclud
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     return qs.exists()
-

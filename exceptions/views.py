@@ -42,8 +42,12 @@ def _row(exception, ctx: ActionContext, *, tab: str, error: str = "", failed: st
         "actions": available,
         "error": error,
         "failed": failed,
-        "assign_form": actions.action_form("assign", exception, data if failed == "assign" else None, members=members) if "assign" in available else None,
-        "resolve_form": actions.action_form("resolve", exception, data if failed == "resolve" else None) if "resolve" in available else None,
+        "assign_form": actions.action_form("assign", exception, data if failed == "assign" else None, members=members)
+        if "assign" in available
+        else None,
+        "resolve_form": actions.action_form("resolve", exception, data if failed == "resolve" else None)
+        if "resolve" in available
+        else None,
     }
 
 
@@ -55,7 +59,9 @@ def queue_page(request):
     ctx = ActionContext(request.user)
     counts = selectors.tab_counts(user=request.user, queue_ids=ctx.queue_ids)
     if request.htmx and request.htmx.target == "tab-counts":
-        return render(request, "exceptions/queue.html#tabs", {"tab": tab, "tabs": selectors.TABS, "counts": counts, "query": request.GET})
+        return render(
+            request, "exceptions/queue.html#tabs", {"tab": tab, "tabs": selectors.TABS, "counts": counts, "query": request.GET}
+        )
     filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=request.GET)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()

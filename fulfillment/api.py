@@ -19,7 +19,11 @@ from .errors import DomainError
 from .roles import Role, user_has_role
 
 # DRF's own error codes, renamed where ours read better to a partner's engineer.
-CODE_NAMES = {"invalid": "validation_error", "not_authenticated": "not_authenticated", "authentication_failed": "authentication_failed"}
+CODE_NAMES = {
+    "invalid": "validation_error",
+    "not_authenticated": "not_authenticated",
+    "authentication_failed": "authentication_failed",
+}
 MESSAGES = {
     status.HTTP_400_BAD_REQUEST: "The request is not valid; see fields.",
     status.HTTP_401_UNAUTHORIZED: "Authentication is required: send 'Authorization: Token <key>'.",
@@ -49,7 +53,9 @@ def error_body(code: str, message: str, *, fields: dict | None = None, **detail)
     return {"error": {"code": code, "message": message, "fields": fields or {}, **detail}}
 
 
-def error_response(code: str, message: str, http_status: int, *, fields: dict | None = None, headers: dict | None = None, **detail) -> Response:
+def error_response(
+    code: str, message: str, http_status: int, *, fields: dict | None = None, headers: dict | None = None, **detail
+) -> Response:
     return Response(error_body(code, message, fields=fields, **detail), status=http_status, headers=headers)
 
 
@@ -162,7 +168,6 @@ class PartnerRateThrottle(SimpleRateThrottle):
         return max(1, math.ceil(self.window_ends - self.timer()))
 
 
-
 _RAISE_WINDOW_COUNTER = """
 local used = redis.call('INCR', KEYS[1])
 if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -197,9 +202,18 @@ def document_error_responses(result, generator, request, public):
     error_schema = {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message", "fields"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"},
-        }, "additionalProperties": True}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "fields"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object"},
+                },
+                "additionalProperties": True,
+            }
+        },
     }
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = error_schema
     reasons = {
@@ -218,7 +232,11 @@ def document_error_responses(result, generator, request, public):
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status_code, reason in reasons.items():
-                responses.setdefault(status_code, {
-                    "description": reason, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                })
+                responses.setdefault(
+                    status_code,
+                    {
+                        "description": reason,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
     return result

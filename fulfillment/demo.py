@@ -11,7 +11,7 @@ import csv
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,23 +20,40 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from fulfillment.actors import Actor
-from fulfillment.roles import Role
 from exceptions.models import ExceptionType, FulfillmentException, Queue, SlaPolicy
 from exceptions.services import FALLBACK_SLA_MINUTES, exception_priority, exception_raise, sla_sweep
+from fulfillment.actors import Actor
+from fulfillment.roles import Role
 from inventory.models import Location, Sku, StockLevel
 from inventory.services import stock_receive
-from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment
 from orders import services as order_services
+from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment
 
 DATA = Path(__file__).resolve().parent / "demo_data" / "northwind"
 SEED = Actor.job("seed_demo")
 
 COUNTRY_CODES = {
-    "Argentina": "AR", "Austria": "AT", "Belgium": "BE", "Brazil": "BR", "Canada": "CA", "Denmark": "DK",
-    "Finland": "FI", "France": "FR", "Germany": "DE", "Ireland": "IE", "Italy": "IT", "Mexico": "MX",
-    "Norway": "NO", "Poland": "PL", "Portugal": "PT", "Spain": "ES", "Sweden": "SE", "Switzerland": "CH",
-    "UK": "GB", "USA": "US", "Venezuela": "VE",
+    "Argentina": "AR",
+    "Austria": "AT",
+    "Belgium": "BE",
+    "Brazil": "BR",
+    "Canada": "CA",
+    "Denmark": "DK",
+    "Finland": "FI",
+    "France": "FR",
+    "Germany": "DE",
+    "Ireland": "IE",
+    "Italy": "IT",
+    "Mexico": "MX",
+    "Norway": "NO",
+    "Poland": "PL",
+    "Portugal": "PT",
+    "Spain": "ES",
+    "Sweden": "SE",
+    "Switzerland": "CH",
+    "UK": "GB",
+    "USA": "US",
+    "Venezuela": "VE",
 }
 EUROPE = ["AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "NO", "PL", "PT", "SE"]
 AMERICAS = ["AR", "BR", "CA", "MX", "US", "VE"]
@@ -76,9 +93,17 @@ USERS = [
 
 # The lifecycle state each demo order is driven to, in turn.
 TARGET_STATES = [
-    OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL,
-    OrderStatus.BACKORDERED, OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED, OrderStatus.CANCELLED,
+    OrderStatus.RECEIVED,
+    OrderStatus.READY,
+    OrderStatus.ON_HOLD,
+    OrderStatus.ALLOCATED,
+    OrderStatus.AWAITING_APPROVAL,
+    OrderStatus.BACKORDERED,
+    OrderStatus.RELEASED,
+    OrderStatus.PARTIALLY_SHIPPED,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.CANCELLED,
 ]
 ORDERS_PER_STATE = 4
 
@@ -110,7 +135,13 @@ def seed_locations() -> dict[str, Location]:
     for spec in LOCATIONS:
         Location.objects.get_or_create(
             code=spec.code,
-            defaults={"name": spec.name, "kind": spec.kind, "country": spec.country, "region": spec.region, "ships_to": spec.ships_to},
+            defaults={
+                "name": spec.name,
+                "kind": spec.kind,
+                "country": spec.country,
+                "region": spec.region,
+                "ships_to": spec.ships_to,
+            },
         )
     return {loc.code: loc for loc in Location.objects.filter(code__in=[s.code for s in LOCATIONS])}
 
@@ -126,8 +157,10 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
         Sku.objects.get_or_create(
             code=sku_code(product["productID"]),
             defaults={
-                "name": product["productName"], "unit_price": Decimal(product["unitPrice"]),
-                "case_pack": _case_pack(product["quantityPerUnit"]), "active": product["discontinued"] != "1",
+                "name": product["productName"],
+                "unit_price": Decimal(product["unitPrice"]),
+                "case_pack": _case_pack(product["quantityPerUnit"]),
+                "active": product["discontinued"] != "1",
             },
         )
     skus = {sku.code: sku for sku in Sku.objects.filter(code__startswith="NW-")}
@@ -141,16 +174,40 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
             # Spread stock unevenly so some orders fit one site, some need a split and some cannot be filled.
             units = int(int(product["unitsInStock"]) * spec.stock_share) if (int(product["productID"]) + index) % 4 else 0
             if units:
-                stock_receive(location_id=location.pk, sku_id=sku.pk, quantity=units, actor=SEED, reference="seed_demo", reason="opening stock")
+                stock_receive(
+                    location_id=location.pk,
+                    sku_id=sku.pk,
+                    quantity=units,
+                    actor=SEED,
+                    reference="seed_demo",
+                    reason="opening stock",
+                )
     return len(skus)
 
 
 ROUTING_RULES = [
     # name, priority, conditions, ranked location codes, outcome
-    ("Same day ships in one parcel", 1, {"service_levels": ["same_day"]}, ["WH-EAST", "WH-EU"], {"allow_split": False, "max_shipments": 1}),
-    ("UK and Ireland from the London store first", 5, {"destination_countries": ["GB", "IE"]}, ["STORE-LON", "WH-EU"], {"max_shipments": 2}),
-    ("Europe from the EU hub; splits need approval", 10, {"destination_countries": EUROPE}, ["WH-EU", "STORE-LON"],
-     {"max_shipments": 2, "split_requires_approval": True}),
+    (
+        "Same day ships in one parcel",
+        1,
+        {"service_levels": ["same_day"]},
+        ["WH-EAST", "WH-EU"],
+        {"allow_split": False, "max_shipments": 1},
+    ),
+    (
+        "UK and Ireland from the London store first",
+        5,
+        {"destination_countries": ["GB", "IE"]},
+        ["STORE-LON", "WH-EU"],
+        {"max_shipments": 2},
+    ),
+    (
+        "Europe from the EU hub; splits need approval",
+        10,
+        {"destination_countries": EUROPE},
+        ["WH-EU", "STORE-LON"],
+        {"max_shipments": 2, "split_requires_approval": True},
+    ),
     ("Americas from the US DCs", 20, {"destination_countries": AMERICAS}, ["WH-EAST", "WH-WEST", "3PL-BR"], {"max_shipments": 2}),
 ]
 
@@ -173,10 +230,7 @@ def seed_partners() -> dict[str, tuple[Partner, str]]:
 
 
 def _availability(sku_ids: list[int]) -> dict[tuple[int, int], int]:
-    return {
-        (level.location_id, level.sku_id): level.available
-        for level in StockLevel.objects.filter(sku_id__in=sku_ids)
-    }
+    return {(level.location_id, level.sku_id): level.available for level in StockLevel.objects.filter(sku_id__in=sku_ids)}
 
 
 def _plan_sites(lines: list[tuple[int, int]], country: str, sites: list[Location]) -> tuple[int | None, list[int] | None]:
@@ -223,7 +277,7 @@ def _drive(order: Order, target: str, single: int | None, split: list[int] | Non
     lines = list(order.lines.order_by("line_number"))
     if target in (OrderStatus.AWAITING_APPROVAL, OrderStatus.PARTIALLY_SHIPPED):
         by_site: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for line, site in zip(lines, split):
+        for line, site in zip(lines, split, strict=True):
             by_site[site].append((line.pk, line.quantity_open))
         plan = [s.PlannedShipment(site, tuple(site_lines)) for site, site_lines in by_site.items()]
     else:
@@ -257,7 +311,7 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
     sites = list(locations.values())
     seeded: Counter = Counter()
     # Northwind dates are from 1996-98; shift them so the demo reads as the last few weeks.
-    shift = datetime.now(dt_timezone.utc).replace(microsecond=0) - datetime(1998, 5, 6, tzinfo=dt_timezone.utc)
+    shift = datetime.now(UTC).replace(microsecond=0) - datetime(1998, 5, 6, tzinfo=UTC)
     for index, row in enumerate(reversed(_rows("orders.csv"))):
         if all(seeded[t] >= ORDERS_PER_STATE for t in TARGET_STATES):
             break
@@ -265,8 +319,12 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
         lines = details[row["orderID"]]
         line_skus = [skus.get(sku_code(d["productID"])) for d in lines]
         resolvable = all(sku is not None and sku.active for sku in line_skus)
-        single, split = _plan_sites([(sku.pk, int(d["quantity"])) for sku, d in zip(line_skus, lines) if sku], country, sites)
-        target = next((t for t in TARGET_STATES if seeded[t] < ORDERS_PER_STATE and _reachable(t, resolvable, single, split)), None)
+        single, split = _plan_sites(
+            [(sku.pk, int(d["quantity"])) for sku, d in zip(line_skus, lines, strict=True) if sku], country, sites
+        )
+        target = next(
+            (t for t in TARGET_STATES if seeded[t] < ORDERS_PER_STATE and _reachable(t, resolvable, single, split)), None
+        )
         if target is None:
             continue
         partner = partner_list[index % len(partner_list)]
@@ -275,14 +333,18 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
             order = order_services.order_create(
                 partner=partner,
                 external_id=f"NW-{row['orderID']}",
-                placed_at=datetime.fromisoformat(row["orderDate"]).replace(tzinfo=dt_timezone.utc) + shift,
+                placed_at=datetime.fromisoformat(row["orderDate"]).replace(tzinfo=UTC) + shift,
                 customer_name=customer.get("contactName") or row["shipName"],
                 customer_email=f"{row['customerID'].lower()}@example.com",
                 customer_tier=["standard", "standard", "priority", "strategic"][index % 4],
                 service_level=["standard", "standard", "express", "same_day"][index % 4],
                 address=order_services.Address(
-                    name=row["shipName"], line1=row["shipAddress"], city=row["shipCity"], region=row["shipRegion"],
-                    postal_code=row["shipPostalCode"], country=country,
+                    name=row["shipName"],
+                    line1=row["shipAddress"],
+                    city=row["shipCity"],
+                    region=row["shipRegion"],
+                    postal_code=row["shipPostalCode"],
+                    country=country,
                 ),
                 lines=[
                     order_services.LineInput(sku_code(d["productID"]), int(d["quantity"]), "each", Decimal(d["unitPrice"]))
@@ -355,7 +417,7 @@ def seed_exceptions(locations: dict[str, Location]) -> int:
             queue.members.add(user)
     if FulfillmentException.objects.filter(source_system="seed_demo").exists():
         return FulfillmentException.objects.count()
-    now = datetime.now(dt_timezone.utc)
+    now = datetime.now(UTC)
     used: set[int] = set()
     for status, code, summary, used_share in ORDER_EXCEPTIONS:
         order = Order.objects.filter(status=status).exclude(pk__in=used).order_by("pk").first()
@@ -363,9 +425,19 @@ def seed_exceptions(locations: dict[str, Location]) -> int:
             continue
         used.add(order.pk)
         line = order.lines.order_by("line_number").first() if code in ("unknown_sku", "short_pick", "damaged_item") else None
-        shipment = order.shipments.order_by("pk").first() if code in ("short_pick", "label_failure", "damaged_item", "delivery_failed", "shipment_not_invoiced") else None
+        shipment = (
+            order.shipments.order_by("pk").first()
+            if code in ("short_pick", "label_failure", "damaged_item", "delivery_failed", "shipment_not_invoiced")
+            else None
+        )
         exception_raise(
-            code=code, summary=summary, order=order, line=line, shipment=shipment, actor=SEED, source_system="seed_demo",
+            code=code,
+            summary=summary,
+            order=order,
+            line=line,
+            shipment=shipment,
+            actor=SEED,
+            source_system="seed_demo",
             detected_at=now - _sla_share(code, order, used_share),
         )
     # Every proposed split and every backorder carries its exception, as the allocation engine leaves them.
@@ -374,11 +446,23 @@ def seed_exceptions(locations: dict[str, Location]) -> int:
         ("out_of_stock", OrderStatus.BACKORDERED, "Not enough stock at any location that ships to the destination"),
     ):
         for order in Order.objects.filter(status=status).exclude(exceptions__type__code=code):
-            exception_raise(code=code, summary=summary, order=order, actor=SEED, source_system="seed_demo", detected_at=now - _sla_share(code, order, 0.15))
+            exception_raise(
+                code=code,
+                summary=summary,
+                order=order,
+                actor=SEED,
+                source_system="seed_demo",
+                detected_at=now - _sla_share(code, order, 0.15),
+            )
     skus = list(Sku.objects.filter(code__startswith="NW-").order_by("code")[:3])
-    for (code, summary, used_share), sku, site in zip(SITE_EXCEPTIONS, skus, locations.values()):
+    for (code, summary, used_share), sku, site in zip(SITE_EXCEPTIONS, skus, locations.values(), strict=False):
         exception_raise(
-            code=code, summary=summary, location=site, sku=sku, actor=SEED, source_system="seed_demo",
+            code=code,
+            summary=summary,
+            location=site,
+            sku=sku,
+            actor=SEED,
+            source_system="seed_demo",
             detected_at=now - _sla_share(code, None, used_share),
         )
     sla_sweep()

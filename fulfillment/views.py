@@ -42,7 +42,9 @@ def not_found(request, exception):
     """Under /api/ a path that names nothing answers in the API's error shape too, not with a page."""
     if _is_api(request):
         if not request.path_info.endswith("/") and _resolves(f"{request.path_info}/"):
-            return _api_error("not_found", f"There is no endpoint at {request.path}; the API's paths end with a slash: {request.path}/", 404)
+            return _api_error(
+                "not_found", f"There is no endpoint at {request.path}; the API's paths end with a slash: {request.path}/", 404
+            )
         return _api_error("not_found", f"There is no endpoint at {request.path}; see /api/docs/.", 404)
     return defaults.page_not_found(request, exception)
 

@@ -24,7 +24,17 @@ class SkuAdmin(admin.ModelAdmin):
 class StockLevelAdmin(admin.ModelAdmin):
     """Counters change only through the stock services (and their ledger), never by hand here."""
 
-    list_display = ["sku", "location", "on_hand", "reserved", "picked", "available", "safety_stock", "reorder_point", "lead_time_days"]
+    list_display = [
+        "sku",
+        "location",
+        "on_hand",
+        "reserved",
+        "picked",
+        "available",
+        "safety_stock",
+        "reorder_point",
+        "lead_time_days",
+    ]
     list_filter = ["location"]
     search_fields = ["sku__code", "sku__name", "location__code"]
     list_select_related = ["sku", "location"]
@@ -42,7 +52,19 @@ class StockLevelAdmin(admin.ModelAdmin):
 class StockMovementAdmin(ReadOnlyAdmin):
     """The ledger is append-only: it can be read and searched, not edited."""
 
-    list_display = ["at", "kind", "sku", "location", "quantity", "on_hand_delta", "reserved_delta", "picked_delta", "reference", "actor", "source_system"]
+    list_display = [
+        "at",
+        "kind",
+        "sku",
+        "location",
+        "quantity",
+        "on_hand_delta",
+        "reserved_delta",
+        "picked_delta",
+        "reference",
+        "actor",
+        "source_system",
+    ]
     list_filter = ["kind", "source_system", "location"]
     search_fields = ["sku__code", "reference", "actor", "reason"]
     list_select_related = ["sku", "location"]

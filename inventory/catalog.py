@@ -144,10 +144,19 @@ def _import_locations(path: Path, progress: Progress) -> FileSummary:
         bad = [c for c in ships_to if len(c) != 2 or not c.isalpha()]
         if bad:
             errors.append(f"{where}: ships_to has codes that are not two-letter ISO codes: {', '.join(bad)}")
-        parsed.append((row, {
-            "name": v["name"], "kind": v["kind"], "country": v["country"].upper(), "region": v["region"],
-            "postal_prefixes": _split_list(v["postal_prefixes"]), "ships_to": ships_to,
-        }))
+        parsed.append(
+            (
+                row,
+                {
+                    "name": v["name"],
+                    "kind": v["kind"],
+                    "country": v["country"].upper(),
+                    "region": v["region"],
+                    "postal_prefixes": _split_list(v["postal_prefixes"]),
+                    "ships_to": ships_to,
+                },
+            )
+        )
     _duplicate_check(rows, lambda r: r.values["code"], name, errors)
     if errors:
         raise CatalogFileError(errors)
@@ -178,9 +187,18 @@ def _import_skus(path: Path, progress: Progress) -> FileSummary:
                     raise InvalidOperation
             except InvalidOperation:
                 errors.append(f"{where}: unit_price must be a price of zero or more, got {v['unit_price']!r}")
-        parsed.append((row, {"name": v["name"], "base_uom": uom, "case_pack": case_pack,
-                             "unit_price": price.quantize(Decimal("0.01")) if price is not None else None},
-                       _split_list(v["substitutes"])))
+        parsed.append(
+            (
+                row,
+                {
+                    "name": v["name"],
+                    "base_uom": uom,
+                    "case_pack": case_pack,
+                    "unit_price": price.quantize(Decimal("0.01")) if price is not None else None,
+                },
+                _split_list(v["substitutes"]),
+            )
+        )
     _duplicate_check(rows, lambda r: r.values["code"], name, errors)
     wanted = {code for _, _, subs in parsed for code in subs}
     known = codes_in_file | set(Sku.objects.filter(code__in=wanted).values_list("code", flat=True))
@@ -240,8 +258,12 @@ def _import_stock(path: Path, actor: Actor, progress: Progress) -> FileSummary:
                 setattr(level, f, numbers[f])
             level.save(update_fields=settings_changed)
         moved = stock_set_on_hand(
-            location_id=location_id, sku_id=sku_id, on_hand=numbers["on_hand"], actor=actor,
-            reason="catalogue import", reference=f"{name}:{row.line}",
+            location_id=location_id,
+            sku_id=sku_id,
+            on_hand=numbers["on_hand"],
+            actor=actor,
+            reason="catalogue import",
+            reference=f"{name}:{row.line}",
         )
         if created:
             summary.created += 1
@@ -254,7 +276,11 @@ def _import_stock(path: Path, actor: Actor, progress: Progress) -> FileSummary:
 
 @transaction.atomic
 def catalog_import(
-    *, actor: Actor, locations: Path | None = None, skus: Path | None = None, stock: Path | None = None,
+    *,
+    actor: Actor,
+    locations: Path | None = None,
+    skus: Path | None = None,
+    stock: Path | None = None,
     progress: Progress = no_progress,
 ) -> ImportSummary:
     """Import the given files in dependency order; any bad row rolls back the whole import."""
@@ -266,4 +292,3 @@ def catalog_import(
     if stock:
         summary.files[str(stock)] = _import_stock(Path(stock), actor, progress)
     return summary
-

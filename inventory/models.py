@@ -18,7 +18,9 @@ class Location(models.Model):
     postal_prefixes = models.JSONField(default=list, blank=True, help_text="Postal-code prefixes this site serves first.")
     ships_to = models.JSONField(default=list, blank=True, help_text="ISO country codes this site ships to.")
     daily_capacity = models.PositiveIntegerField(null=True, blank=True, help_text="Orders per day; empty means unlimited.")
-    handling_days = models.PositiveSmallIntegerField(default=1, help_text="Working days from release to hand-over to the carrier.")
+    handling_days = models.PositiveSmallIntegerField(
+        default=1, help_text="Working days from release to hand-over to the carrier."
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -42,7 +44,9 @@ class Sku(models.Model):
     name = models.CharField(max_length=200)
     base_uom = models.CharField(max_length=16, default=BASE_UOM)
     case_pack = models.PositiveIntegerField(default=1, help_text="Base units in one case.")
-    unit_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True, help_text="Catalogue price per base unit.")
+    unit_price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Catalogue price per base unit."
+    )
     active = models.BooleanField(default=True)
     substitutes = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="substitute_for")
     tags = models.JSONField(default=list, blank=True)
@@ -116,7 +120,9 @@ class StockMovement(models.Model):
 
     # Keyed by location and SKU (not by stock level) so a movement can be written
     # right after the conditional UPDATE without first looking the level up.
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements", db_index=False)  # (location, sku) is indexed
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="movements", db_index=False
+    )  # (location, sku) is indexed
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=24, choices=Kind.choices)
     quantity = models.IntegerField(help_text="Units moved; negative only for downward adjustments.")
@@ -131,7 +137,10 @@ class StockMovement(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["location", "sku"], name="movement_location_sku"), models.Index(fields=["reference"], name="movement_reference")]
+        indexes = [
+            models.Index(fields=["location", "sku"], name="movement_location_sku"),
+            models.Index(fields=["reference"], name="movement_reference"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.quantity} {self.sku_id}@{self.location_id}"

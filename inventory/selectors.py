@@ -45,7 +45,8 @@ def availability(sku_codes: list[str]) -> list[dict]:
     skus = {sku.code: sku for sku in Sku.objects.filter(code__in=sku_codes, active=True)}
     levels = (
         StockLevel.objects.filter(sku__code__in=sku_codes, sku__active=True, location__active=True)
-        .select_related("location", "sku").order_by("location__code")
+        .select_related("location", "sku")
+        .order_by("location__code")
     )
     by_sku: dict[str, list] = {code: [] for code in sku_codes}
     for level in levels:

@@ -37,7 +37,9 @@ class _Move:
 
 def _require_positive(quantity: int) -> None:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        raise InvalidInput(InventoryError.INVALID_QUANTITY, QUANTITY_MUST_BE_POSITIVE, fields={"quantity": [QUANTITY_MUST_BE_POSITIVE]})
+        raise InvalidInput(
+            InventoryError.INVALID_QUANTITY, QUANTITY_MUST_BE_POSITIVE, fields={"quantity": [QUANTITY_MUST_BE_POSITIVE]}
+        )
 
 
 def _apply(
@@ -74,10 +76,18 @@ def _apply(
             raise InsufficientStock("No stock of this SKU is kept at this location.", location_id=location_id, sku_id=sku_id)
         raise InsufficientStock(
             shortage.format(
-                quantity=quantity, sku=level.sku.code, location=level.location.code,
-                on_hand=level.on_hand, reserved=level.reserved, picked=level.picked, available=level.available,
+                quantity=quantity,
+                sku=level.sku.code,
+                location=level.location.code,
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                picked=level.picked,
+                available=level.available,
             ),
-            location=level.location.code, sku=level.sku.code, requested=quantity, available=level.available,
+            location=level.location.code,
+            sku=level.sku.code,
+            requested=quantity,
+            available=level.available,
         )
     return StockMovement.objects.create(
         location_id=location_id,
@@ -101,29 +111,58 @@ def stock_level_ensure(*, location_id: int, sku_id: int) -> StockLevel:
 
 @transaction.atomic
 def stock_receive(
-    *, location_id: int, sku_id: int, quantity: int, actor: Actor,
-    reference: str = "", reason: str = "", source_system: str = "portal",
+    *,
+    location_id: int,
+    sku_id: int,
+    quantity: int,
+    actor: Actor,
+    reference: str = "",
+    reason: str = "",
+    source_system: str = "portal",
 ) -> StockMovement:
     _require_positive(quantity)
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=quantity, move=_Move(StockMovement.Kind.RECEIPT, on_hand=quantity),
-        guard=Q(), actor=actor, reference=reference, reason=reason, source_system=source_system, shortage="",
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=quantity,
+        move=_Move(StockMovement.Kind.RECEIPT, on_hand=quantity),
+        guard=Q(),
+        actor=actor,
+        reference=reference,
+        reason=reason,
+        source_system=source_system,
+        shortage="",
     )
 
 
 @transaction.atomic
 def stock_adjust(
-    *, location_id: int, sku_id: int, delta: int, reason: str, actor: Actor,
-    reference: str = "", source_system: str = "portal", kind: str = StockMovement.Kind.ADJUSTMENT,
+    *,
+    location_id: int,
+    sku_id: int,
+    delta: int,
+    reason: str,
+    actor: Actor,
+    reference: str = "",
+    source_system: str = "portal",
+    kind: str = StockMovement.Kind.ADJUSTMENT,
 ) -> StockMovement:
     """Correct on_hand by `delta`; a count may not fall below what is already reserved."""
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
-        raise InvalidInput(InventoryError.INVALID_QUANTITY, ADJUSTMENT_MUST_NOT_BE_ZERO, fields={"delta": [ADJUSTMENT_MUST_NOT_BE_ZERO]})
+        raise InvalidInput(
+            InventoryError.INVALID_QUANTITY, ADJUSTMENT_MUST_NOT_BE_ZERO, fields={"delta": [ADJUSTMENT_MUST_NOT_BE_ZERO]}
+        )
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=delta, move=_Move(kind, on_hand=delta),
-        guard=Q(on_hand__gte=F("reserved") - delta), actor=actor, reference=reference, reason=reason,
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=delta,
+        move=_Move(kind, on_hand=delta),
+        guard=Q(on_hand__gte=F("reserved") - delta),
+        actor=actor,
+        reference=reference,
+        reason=reason,
         source_system=source_system,
         shortage="Cannot adjust {sku} at {location} by " + str(delta) + ": {on_hand} on hand, {reserved} reserved.",
     )
@@ -131,11 +170,21 @@ def stock_adjust(
 
 @transaction.atomic
 def stock_set_on_hand(
-    *, location_id: int, sku_id: int, on_hand: int, reason: str, actor: Actor, reference: str = "",
+    *,
+    location_id: int,
+    sku_id: int,
+    on_hand: int,
+    reason: str,
+    actor: Actor,
+    reference: str = "",
 ) -> StockMovement | None:
     """Make on_hand equal a counted figure through an adjustment; no movement when it already is."""
     if not isinstance(on_hand, int) or on_hand < 0:
-        raise InvalidInput(InventoryError.INVALID_QUANTITY, "On-hand quantity must be zero or more.", fields={"on_hand": ["Must be zero or more."]})
+        raise InvalidInput(
+            InventoryError.INVALID_QUANTITY,
+            "On-hand quantity must be zero or more.",
+            fields={"on_hand": ["Must be zero or more."]},
+        )
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
     level = StockLevel.objects.select_for_update().get(location_id=location_id, sku_id=sku_id)
     delta = on_hand - level.on_hand
@@ -149,42 +198,75 @@ def stock_reserve(*, location_id: int, sku_id: int, quantity: int, actor: Actor,
     """Promise `quantity` units; one conditional UPDATE, so it cannot oversell."""
     _require_positive(quantity)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=quantity, move=_Move(StockMovement.Kind.RESERVATION, reserved=quantity),
-        guard=Q(on_hand__gte=F("reserved") + quantity), actor=actor, reference=reference, reason="", source_system="portal",
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=quantity,
+        move=_Move(StockMovement.Kind.RESERVATION, reserved=quantity),
+        guard=Q(on_hand__gte=F("reserved") + quantity),
+        actor=actor,
+        reference=reference,
+        reason="",
+        source_system="portal",
         shortage="Cannot reserve {quantity} of {sku} at {location}: {available} available.",
     )
 
 
 @transaction.atomic
-def stock_release(*, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", reason: str = "") -> StockMovement:
+def stock_release(
+    *, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", reason: str = ""
+) -> StockMovement:
     """Give back reserved units that have not been picked."""
     _require_positive(quantity)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=quantity, move=_Move(StockMovement.Kind.RELEASE, reserved=-quantity),
-        guard=Q(reserved__gte=F("picked") + quantity), actor=actor, reference=reference, reason=reason, source_system="portal",
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=quantity,
+        move=_Move(StockMovement.Kind.RELEASE, reserved=-quantity),
+        guard=Q(reserved__gte=F("picked") + quantity),
+        actor=actor,
+        reference=reference,
+        reason=reason,
+        source_system="portal",
         shortage="Cannot release {quantity} of {sku} at {location}: {reserved} reserved, {picked} of them picked.",
     )
 
 
 @transaction.atomic
-def stock_pick(*, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", source_system: str = "portal") -> StockMovement:
+def stock_pick(
+    *, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", source_system: str = "portal"
+) -> StockMovement:
     """Reserved units taken off the shelf; they stay on hand until they ship."""
     _require_positive(quantity)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=quantity, move=_Move(StockMovement.Kind.PICK, picked=quantity),
-        guard=Q(reserved__gte=F("picked") + quantity), actor=actor, reference=reference, reason="", source_system=source_system,
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=quantity,
+        move=_Move(StockMovement.Kind.PICK, picked=quantity),
+        guard=Q(reserved__gte=F("picked") + quantity),
+        actor=actor,
+        reference=reference,
+        reason="",
+        source_system=source_system,
         shortage="Cannot pick {quantity} of {sku} at {location}: {reserved} reserved, {picked} already picked.",
     )
 
 
 @transaction.atomic
-def stock_ship(*, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", source_system: str = "portal") -> StockMovement:
+def stock_ship(
+    *, location_id: int, sku_id: int, quantity: int, actor: Actor, reference: str = "", source_system: str = "portal"
+) -> StockMovement:
     """Picked units leave the building: on hand, reserved and picked all fall."""
     _require_positive(quantity)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=quantity,
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=quantity,
         move=_Move(StockMovement.Kind.SHIP, on_hand=-quantity, reserved=-quantity, picked=-quantity),
-        guard=Q(picked__gte=quantity), actor=actor, reference=reference, reason="", source_system=source_system,
+        guard=Q(picked__gte=quantity),
+        actor=actor,
+        reference=reference,
+        reason="",
+        source_system=source_system,
         shortage="Cannot ship {quantity} of {sku} at {location}: only {picked} picked.",
     )
 
@@ -248,8 +330,13 @@ def _reserve_many_checked_first(wanted: dict[tuple[int, int], int], *, actor: Ac
             StockLevel.objects.filter(pk=levels[key].pk).update(reserved=F("reserved") + quantity, updated_at=now)
         StockMovement.objects.bulk_create(
             StockMovement(
-                location_id=location_id, sku_id=sku_id, kind=StockMovement.Kind.RESERVATION, quantity=quantity,
-                reserved_delta=quantity, reference=reference, actor=str(actor),
+                location_id=location_id,
+                sku_id=sku_id,
+                kind=StockMovement.Kind.RESERVATION,
+                quantity=quantity,
+                reserved_delta=quantity,
+                reference=reference,
+                actor=str(actor),
             )
             for (location_id, sku_id), quantity in wanted.items()
         )
@@ -264,28 +351,41 @@ def _shortage(wanted: dict[tuple[int, int], int]) -> InsufficientStock:
     short = [(key, quantity) for key, quantity in wanted.items() if key not in levels or levels[key].available < quantity]
     parts = [
         f"{levels[key].sku.code} at {levels[key].location.code} needs {quantity}, {levels[key].available} available"
-        if key in levels else f"SKU {key[1]} is not kept at location {key[0]}"
+        if key in levels
+        else f"SKU {key[1]} is not kept at location {key[0]}"
         for key, quantity in short
     ]
     return InsufficientStock(
         "Cannot reserve: " + ("; ".join(parts) or "another reservation took the stock meanwhile") + ".",
-        location_ids=sorted({key[0] for key, _ in short}), sku_ids=sorted({key[1] for key, _ in short}),
+        location_ids=sorted({key[0] for key, _ in short}),
+        sku_ids=sorted({key[1] for key, _ in short}),
     )
 
 
 @transaction.atomic
-def stock_write_off_reserved(*, location_id: int, sku_id: int, quantity: int, reason: str, actor: Actor, reference: str = "", source_system: str = "portal") -> StockMovement:
+def stock_write_off_reserved(
+    *, location_id: int, sku_id: int, quantity: int, reason: str, actor: Actor, reference: str = "", source_system: str = "portal"
+) -> StockMovement:
     """Reserved units that are not on the shelf after all (a short pick): they leave on_hand and the reservation."""
     _require_positive(quantity)
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=-quantity, move=_Move(StockMovement.Kind.ADJUSTMENT, on_hand=-quantity, reserved=-quantity),
-        guard=Q(reserved__gte=F("picked") + quantity), actor=actor, reference=reference, reason=reason, source_system=source_system,
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=-quantity,
+        move=_Move(StockMovement.Kind.ADJUSTMENT, on_hand=-quantity, reserved=-quantity),
+        guard=Q(reserved__gte=F("picked") + quantity),
+        actor=actor,
+        reference=reference,
+        reason=reason,
+        source_system=source_system,
         shortage=f"Cannot write off {quantity} of {{sku}} at {{location}}: {{reserved}} reserved, {{picked}} picked.",
     )
 
 
 @transaction.atomic
-def stock_count_correction(*, location_id: int, sku_id: int, counted: int, actor: Actor, source_system: str, reference: str = "") -> StockMovement | None:
+def stock_count_correction(
+    *, location_id: int, sku_id: int, counted: int, actor: Actor, source_system: str, reference: str = ""
+) -> StockMovement | None:
     """The system that owns physical counts (the WMS) says how many there are; it wins.
 
     When the count falls below what is reserved, reservations not yet picked
@@ -293,18 +393,29 @@ def stock_count_correction(*, location_id: int, sku_id: int, counted: int, actor
     them finds out when they next look (an approval, a pick).
     """
     if not isinstance(counted, int) or counted < 0:
-        raise InvalidInput(InventoryError.INVALID_QUANTITY, "A count must be zero or more.", fields={"counted": ["Must be zero or more."]})
+        raise InvalidInput(
+            InventoryError.INVALID_QUANTITY, "A count must be zero or more.", fields={"counted": ["Must be zero or more."]}
+        )
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
     level = StockLevel.objects.select_for_update().get(location_id=location_id, sku_id=sku_id)
     on_hand_delta = counted - level.on_hand
     new_reserved = max(level.picked, min(level.reserved, counted))
     if counted < level.picked:
-        raise InsufficientStock(f"A count of {counted} is below the {level.picked} units already picked; put them away or ship them first.")
+        raise InsufficientStock(
+            f"A count of {counted} is below the {level.picked} units already picked; put them away or ship them first."
+        )
     reserved_delta = new_reserved - level.reserved
     if not on_hand_delta and not reserved_delta:
         return None
     return _apply(
-        location_id=location_id, sku_id=sku_id, quantity=on_hand_delta,
+        location_id=location_id,
+        sku_id=sku_id,
+        quantity=on_hand_delta,
         move=_Move(StockMovement.Kind.SYNC_CORRECTION, on_hand=on_hand_delta, reserved=reserved_delta),
-        guard=Q(), actor=actor, reference=reference, reason=f"count {counted}", source_system=source_system, shortage="",
+        guard=Q(),
+        actor=actor,
+        reference=reference,
+        reason=f"count {counted}",
+        source_system=source_system,
+        shortage="",
     )

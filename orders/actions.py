@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from exceptions import actions, services as exception_services
+from exceptions import actions
+from exceptions import services as exception_services
 from exceptions.models import FulfillmentException
 
 from . import allocation, forms, services
@@ -20,7 +21,9 @@ def _minutes(data: dict) -> int:
 
 def release_hold(exception, actor, data, user):
     # Resolving the exception lifts the hold (through the exceptions hook) once no other blocking one is left.
-    exception_services.exception_resolve(exception=exception, note=data["note"], action="release_hold", actor=actor, operator_minutes=_minutes(data))
+    exception_services.exception_resolve(
+        exception=exception, note=data["note"], action="release_hold", actor=actor, operator_minutes=_minutes(data)
+    )
 
 
 def _short_pick_after_release(exception: FulfillmentException) -> bool:
@@ -37,7 +40,9 @@ def cancel_line(exception, actor, data, user) -> str:
         note = f"Line {data['line'].line_number} cancelled: {data['reason']}"
     if order.status == OrderStatus.CANCELLED:
         return "That was the last line: the order is cancelled."
-    exception_services.exception_resolve(exception=exception, note=note, action="cancel_line", actor=actor, operator_minutes=_minutes(data))
+    exception_services.exception_resolve(
+        exception=exception, note=note, action="cancel_line", actor=actor, operator_minutes=_minutes(data)
+    )
     if order.status == OrderStatus.BACKORDERED:
         # Nothing retries a backorder by itself: the lines left may well be in stock now.
         try:
@@ -56,11 +61,18 @@ def correct_address(exception, actor, data, user):
     address = Address(**{k: data.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")})
     change = allocation.order_correct_address(order=exception.order, address=address, actor=actor)
     exception_services.exception_resolve(
-        exception=exception, note="Address corrected and re-validated.", action="correct_address", actor=actor, operator_minutes=_minutes(data),
+        exception=exception,
+        note="Address corrected and re-validated.",
+        action="correct_address",
+        actor=actor,
+        operator_minutes=_minutes(data),
     )
     # The other fields' exceptions: the corrected address passed every check, so it fixes them too.
     services.close_corrected_address_exceptions(
-        change.order, actor=actor, note=f"The address was corrected on exception {exception.pk}.", action="correct_address",
+        change.order,
+        actor=actor,
+        note=f"The address was corrected on exception {exception.pk}.",
+        action="correct_address",
     )
 
 
@@ -70,7 +82,9 @@ def approve_split(exception, actor, data, user) -> str:
     exception.refresh_from_db()
     if exception.order.status == OrderStatus.AWAITING_APPROVAL or not exception.is_open:
         # Planned again: again a split (the same exception carries the new proposal), or otherwise (the new plan closed it).
-        exception_services.exception_comment(exception=exception, note=result.message, actor=actor, operator_minutes=_minutes(data))
+        exception_services.exception_comment(
+            exception=exception, note=result.message, actor=actor, operator_minutes=_minutes(data)
+        )
     else:
         exception_services.exception_resolve(
             exception=exception, note=result.message, action="approve_split", actor=actor, operator_minutes=_minutes(data)
@@ -80,7 +94,13 @@ def approve_split(exception, actor, data, user) -> str:
 
 def reject_split(exception, actor, data, user) -> str:
     allocation.split_reject(order=exception.order, actor=actor, reason=data["reason"])
-    exception_services.exception_resolve(exception=exception, note=f"Rejected: {data['reason']}", action="reject_split", actor=actor, operator_minutes=_minutes(data))
+    exception_services.exception_resolve(
+        exception=exception,
+        note=f"Rejected: {data['reason']}",
+        action="reject_split",
+        actor=actor,
+        operator_minutes=_minutes(data),
+    )
     return "Split rejected: the reservations are released and the order waits for full stock."
 
 
@@ -96,7 +116,11 @@ def reallocate(exception, actor, data, user) -> str:
     location = data["location"]
     # Resolved first, in the same transaction: if the location cannot take the order, both roll back.
     exception_services.exception_resolve(
-        exception=exception, note=f"Reallocated to {location.code}.", action="reallocate", actor=actor, operator_minutes=_minutes(data)
+        exception=exception,
+        note=f"Reallocated to {location.code}.",
+        action="reallocate",
+        actor=actor,
+        operator_minutes=_minutes(data),
     )
     if _short_pick_after_release(exception):
         allocation.order_reallocate_owed_to(order=exception.order, location=location, actor=actor)
@@ -108,7 +132,9 @@ def reallocate(exception, actor, data, user) -> str:
 def substitute_sku(exception, actor, data, user) -> str:
     line, substitute = data["substitution"]
     note = f"Line {line.line_number} now ships {substitute.code}."
-    exception_services.exception_resolve(exception=exception, note=note, action="substitute_sku", actor=actor, operator_minutes=_minutes(data))
+    exception_services.exception_resolve(
+        exception=exception, note=note, action="substitute_sku", actor=actor, operator_minutes=_minutes(data)
+    )
     order = services.order_line_substitute(order=exception.order, line=line, substitute=substitute, actor=actor)
     if order.status == OrderStatus.BACKORDERED:
         order = services.order_retry_allocation(order=order, actor=actor)
@@ -118,46 +144,124 @@ def substitute_sku(exception, actor, data, user) -> str:
 
 
 def register_actions() -> None:
-    actions.register(actions.Action(
-        "release_hold", "Release hold", "orders.release_hold", forms.ReleaseHoldForm, run=release_hold,
-        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.ON_HOLD, generic=False, verb="release orders from hold",
-    ))
-    actions.register(actions.Action(
-        "cancel_line", "Cancel line", "orders.cancel_line", forms.CancelLineForm, run=cancel_line,
-        applies=lambda e, user: e.is_open and (_order_status(e) in EDITABLE_ADDRESS or _short_pick_after_release(e)),
-        generic=False, verb="cancel order lines", style="danger",
-    ))
-    actions.register(actions.Action(
-        "cancel_order", "Cancel order", "orders.cancel_order", forms.CancelOrderForm, run=cancel_order,
-        applies=lambda e, user: e.is_open and _order_status(e) in CANCELLABLE, generic=False, verb="cancel orders", style="danger",
-    ))
-    actions.register(actions.Action(
-        "correct_address", "Correct address", "orders.correct_address", forms.CorrectAddressForm, run=correct_address,
-        applies=lambda e, user: e.is_open and _order_status(e) in EDITABLE_ADDRESS, generic=False, verb="correct addresses",
-    ))
-    actions.register(actions.Action(
-        "approve_split", "Approve split", "orders.approve_split", forms.ApproveSplitForm, run=approve_split,
-        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False,
-        verb="approve split shipments", style="primary",
-    ))
-    actions.register(actions.Action(
-        "reject_split", "Reject split", "orders.approve_split", forms.RejectSplitForm, run=reject_split,
-        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False,
-        verb="reject split shipments", style="danger",
-    ))
-    actions.register(actions.Action(
-        "cancel_line_ship_rest", "Cancel a line, ship the rest", "orders.cancel_line", forms.CancelLineShipRestForm, run=cancel_line_ship_rest,
-        applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL, generic=False, verb="cancel order lines",
-    ))
-    actions.register(actions.Action(
-        "reallocate", "Reallocate to a location", "orders.reallocate_order", forms.ReallocateForm, run=reallocate,
-        applies=lambda e, user: e.is_open and (
-            _order_status(e) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL) or _short_pick_after_release(e)
-        ),
-        generic=False, verb="reallocate orders",
-    ))
-    actions.register(actions.Action(
-        "substitute_sku", "Substitute SKU", "orders.substitute_sku", forms.SubstituteSkuForm, run=substitute_sku,
-        applies=lambda e, user: e.is_open and _order_status(e) in (OrderStatus.BACKORDERED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.RECEIVED),
-        generic=False, verb="substitute SKUs",
-    ))
+    actions.register(
+        actions.Action(
+            "release_hold",
+            "Release hold",
+            "orders.release_hold",
+            forms.ReleaseHoldForm,
+            run=release_hold,
+            applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.ON_HOLD,
+            generic=False,
+            verb="release orders from hold",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "cancel_line",
+            "Cancel line",
+            "orders.cancel_line",
+            forms.CancelLineForm,
+            run=cancel_line,
+            applies=lambda e, user: e.is_open and (_order_status(e) in EDITABLE_ADDRESS or _short_pick_after_release(e)),
+            generic=False,
+            verb="cancel order lines",
+            style="danger",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "cancel_order",
+            "Cancel order",
+            "orders.cancel_order",
+            forms.CancelOrderForm,
+            run=cancel_order,
+            applies=lambda e, user: e.is_open and _order_status(e) in CANCELLABLE,
+            generic=False,
+            verb="cancel orders",
+            style="danger",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "correct_address",
+            "Correct address",
+            "orders.correct_address",
+            forms.CorrectAddressForm,
+            run=correct_address,
+            applies=lambda e, user: e.is_open and _order_status(e) in EDITABLE_ADDRESS,
+            generic=False,
+            verb="correct addresses",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "approve_split",
+            "Approve split",
+            "orders.approve_split",
+            forms.ApproveSplitForm,
+            run=approve_split,
+            applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
+            generic=False,
+            verb="approve split shipments",
+            style="primary",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "reject_split",
+            "Reject split",
+            "orders.approve_split",
+            forms.RejectSplitForm,
+            run=reject_split,
+            applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
+            generic=False,
+            verb="reject split shipments",
+            style="danger",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "cancel_line_ship_rest",
+            "Cancel a line, ship the rest",
+            "orders.cancel_line",
+            forms.CancelLineShipRestForm,
+            run=cancel_line_ship_rest,
+            applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
+            generic=False,
+            verb="cancel order lines",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "reallocate",
+            "Reallocate to a location",
+            "orders.reallocate_order",
+            forms.ReallocateForm,
+            run=reallocate,
+            applies=lambda e, user: (
+                e.is_open
+                and (
+                    _order_status(e) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL)
+                    or _short_pick_after_release(e)
+                )
+            ),
+            generic=False,
+            verb="reallocate orders",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "substitute_sku",
+            "Substitute SKU",
+            "orders.substitute_sku",
+            forms.SubstituteSkuForm,
+            run=substitute_sku,
+            applies=lambda e, user: (
+                e.is_open
+                and _order_status(e) in (OrderStatus.BACKORDERED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.RECEIVED)
+            ),
+            generic=False,
+            verb="substitute SKUs",
+        )
+    )

@@ -15,7 +15,12 @@ from pathlib import Path
 RULES_FILE = Path(__file__).resolve().parent / "address_data" / "postal_codes_by_country.json"
 
 # libaddressinput's field letters -> our address fields and how to name them to a person.
-REQUIRED_FIELD_CODES = {"A": ("line1", "street address"), "C": ("city", "city"), "S": ("region", "state or region"), "Z": ("postal_code", "postal code")}
+REQUIRED_FIELD_CODES = {
+    "A": ("line1", "street address"),
+    "C": ("city", "city"),
+    "S": ("region", "state or region"),
+    "Z": ("postal_code", "postal code"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,17 @@ def address_problems(*, line1: str, city: str, region: str, postal_code: str, co
     required = rule.get("required_fields", "AC")
     for code, (field, label) in REQUIRED_FIELD_CODES.items():
         if code in required and not (values[field] or "").strip():
-            problems.append(AddressProblem(field, f"The {label} is missing; {rule.get('name', country).title()} addresses need one."))
+            problems.append(
+                AddressProblem(field, f"The {label} is missing; {rule.get('name', country).title()} addresses need one.")
+            )
     pattern = rule.get("postal_code_regex")
     code = (postal_code or "").strip().upper()
     if pattern and code and not re.fullmatch(pattern, code):
         examples = ", ".join(rule.get("postal_code_examples", [])[:2])
         hint = f" (for example {examples})" if examples else ""
-        problems.append(AddressProblem("postal_code", f"{postal_code!r} does not look like a postal code of {rule.get('name', country).title()}{hint}."))
+        problems.append(
+            AddressProblem(
+                "postal_code", f"{postal_code!r} does not look like a postal code of {rule.get('name', country).title()}{hint}."
+            )
+        )
     return problems

@@ -32,7 +32,18 @@ class PartnerAdmin(admin.ModelAdmin):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ["line_number", "sku_code", "sku", "quantity", "uom", "base_quantity", "unit_price", "quantity_allocated", "quantity_shipped", "quantity_cancelled"]
+    fields = [
+        "line_number",
+        "sku_code",
+        "sku",
+        "quantity",
+        "uom",
+        "base_quantity",
+        "unit_price",
+        "quantity_allocated",
+        "quantity_shipped",
+        "quantity_cancelled",
+    ]
 
 
 class ShipmentInline(ReadOnlyInline):
@@ -50,7 +61,17 @@ class OrderEventInline(ReadOnlyInline):
 class OrderAdmin(admin.ModelAdmin):
     """Status changes go through the order services so they are audited; here it is read-only."""
 
-    list_display = ["id", "partner", "external_id", "status", "priority", "service_level", "customer_name", "ship_country", "placed_at"]
+    list_display = [
+        "id",
+        "partner",
+        "external_id",
+        "status",
+        "priority",
+        "service_level",
+        "customer_name",
+        "ship_country",
+        "placed_at",
+    ]
     list_filter = ["status", "priority", "service_level", "customer_tier", "partner", "ship_country"]
     search_fields = ["external_id", "customer_name", "customer_email", "ship_postal_code"]
     list_select_related = ["partner"]
@@ -94,7 +115,17 @@ class OrderEventAdmin(ReadOnlyAdmin):
 class OrderLineAdmin(ReadOnlyAdmin):
     """Find every order that asks for a SKU; quantities change only through the order services."""
 
-    list_display = ["order", "line_number", "sku_code", "quantity", "uom", "base_quantity", "quantity_allocated", "quantity_shipped", "quantity_cancelled"]
+    list_display = [
+        "order",
+        "line_number",
+        "sku_code",
+        "quantity",
+        "uom",
+        "base_quantity",
+        "quantity_allocated",
+        "quantity_shipped",
+        "quantity_cancelled",
+    ]
     list_filter = ["uom", "order__status"]
     search_fields = ["sku_code", "order__external_id"]
     list_select_related = ["order"]
@@ -136,7 +167,11 @@ def _codes(value: list, allowed: set[str], label: str) -> list[str]:
 class RoutingRuleForm(forms.ModelForm):
     class Meta:
         model = RoutingRule
-        fields = "__all__"
+        fields = [
+            "name", "priority", "active", "partners", "destination_countries", "postal_prefixes", "service_levels",
+            "customer_tiers", "min_order_value", "max_order_value", "excluded_locations", "allow_split", "max_shipments",
+            "split_requires_approval", "preferred_carrier", "fallback_carrier",
+        ]  # fmt: skip
 
     def clean_max_shipments(self):
         value = self.cleaned_data["max_shipments"]
@@ -147,7 +182,7 @@ class RoutingRuleForm(forms.ModelForm):
     def clean_destination_countries(self):
         value = [c.strip().upper() for c in self.cleaned_data.get("destination_countries") or []]
         if any(len(c) != 2 or not c.isalpha() for c in value):
-            raise forms.ValidationError("Use two-letter ISO country codes, e.g. [\"DE\", \"NL\"].")
+            raise forms.ValidationError('Use two-letter ISO country codes, e.g. ["DE", "NL"].')
         return value
 
     def clean_service_levels(self):
@@ -180,27 +215,54 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     actions = ["dry_run_rule_set"]
     fieldsets = [
         (None, {"fields": ["name", "priority", "active"]}),
-        ("Which orders (empty matches any)", {"fields": [
-            "partners", "destination_countries", "postal_prefixes", "service_levels", "customer_tiers",
-            ("min_order_value", "max_order_value"),
-        ]}),
-        ("Where they go", {"fields": [
-            "excluded_locations", "allow_split", "max_shipments", "split_requires_approval", ("preferred_carrier", "fallback_carrier"),
-        ]}),
+        (
+            "Which orders (empty matches any)",
+            {
+                "fields": [
+                    "partners",
+                    "destination_countries",
+                    "postal_prefixes",
+                    "service_levels",
+                    "customer_tiers",
+                    ("min_order_value", "max_order_value"),
+                ]
+            },
+        ),
+        (
+            "Where they go",
+            {
+                "fields": [
+                    "excluded_locations",
+                    "allow_split",
+                    "max_shipments",
+                    "split_requires_approval",
+                    ("preferred_carrier", "fallback_carrier"),
+                ]
+            },
+        ),
     ]
 
     @admin.action(description="Dry run the whole rule set as saved")
     def dry_run_rule_set(self, request, queryset):
         rows = allocation.dry_run(allocation.active_rules(), allocation.dry_run_orders())
-        return TemplateResponse(request, "admin/orders/routingrule/dry_run.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Dry run of the saved rule set",
-            "rows": rows, "changed": sum(r.changed for r in rows),
-        })
+        return TemplateResponse(
+            request,
+            "admin/orders/routingrule/dry_run.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Dry run of the saved rule set",
+                "rows": rows,
+                "changed": sum(r.changed for r in rows),
+            },
+        )
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST" and "_dryrun" in request.POST:
             if object_id is None:
-                messages.warning(request, "Save the new rule first (leave it inactive if it should not route yet), then dry-run your edits.")
+                messages.warning(
+                    request, "Save the new rule first (leave it inactive if it should not route yet), then dry-run your edits."
+                )
                 request.POST = request.POST.copy()
                 request.POST.pop("_dryrun")
                 return super().changeform_view(request, object_id, form_url, extra_context)
@@ -212,14 +274,23 @@ class RoutingRuleAdmin(admin.ModelAdmin):
             return super().response_change(request, obj)
         # The edit is saved only inside this transaction: evaluate it, show it, then roll it back.
         rules = [rule for rule in allocation.active_rules() if rule.rule_id != obj.pk]
-        rules.append(allocation.RuleSpec.from_rule(RoutingRule.objects.prefetch_related("partners", "excluded_locations", "ranked_locations").get(pk=obj.pk)))
+        rules.append(
+            allocation.RuleSpec.from_rule(
+                RoutingRule.objects.prefetch_related("partners", "excluded_locations", "ranked_locations").get(pk=obj.pk)
+            )
+        )
         rules.sort(key=lambda rule: (rule.priority, rule.rule_id or 0))
         rows = allocation.dry_run(rules, allocation.dry_run_orders())
         request.method, request.POST = "GET", request.POST.__class__()
         request.routing_dry_run = False
-        response = super().changeform_view(request, str(obj.pk), extra_context={
-            "dry_run_rows": rows, "dry_run_changed": sum(r.changed for r in rows),
-        })
+        response = super().changeform_view(
+            request,
+            str(obj.pk),
+            extra_context={
+                "dry_run_rows": rows,
+                "dry_run_changed": sum(r.changed for r in rows),
+            },
+        )
         response.render()  # render now, while the edit is still visible inside the transaction
         transaction.set_rollback(True)
         return response

@@ -15,8 +15,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F, Q, Sum
 
-from exceptions.services import exception_raise, exception_resolve
 from exceptions.models import OPEN_STATUSES, FulfillmentException
+from exceptions.services import exception_raise, exception_resolve
 from fulfillment.actors import SYSTEM, Actor
 from fulfillment.errors import Conflict, InvalidInput
 from inventory.models import Location, StockLevel
@@ -84,15 +84,23 @@ class RuleSpec:
     def from_rule(cls, rule: RoutingRule) -> RuleSpec:
         """Expects partners, excluded_locations and ranked_locations prefetched."""
         return cls(
-            name=rule.name, rule_id=rule.pk, priority=rule.priority,
+            name=rule.name,
+            rule_id=rule.pk,
+            priority=rule.priority,
             partner_ids=frozenset(p.pk for p in rule.partners.all()),
             countries=frozenset(c.upper() for c in rule.destination_countries),
             postal_prefixes=tuple(p.replace(" ", "").upper() for p in rule.postal_prefixes),
-            service_levels=frozenset(rule.service_levels), customer_tiers=frozenset(rule.customer_tiers),
-            min_order_value=rule.min_order_value, max_order_value=rule.max_order_value,
-            ranked_location_ids=tuple(rl.location_id for rl in sorted(rule.ranked_locations.all(), key=lambda rl: (rl.rank, rl.pk or 0))),
+            service_levels=frozenset(rule.service_levels),
+            customer_tiers=frozenset(rule.customer_tiers),
+            min_order_value=rule.min_order_value,
+            max_order_value=rule.max_order_value,
+            ranked_location_ids=tuple(
+                rl.location_id for rl in sorted(rule.ranked_locations.all(), key=lambda rl: (rl.rank, rl.pk or 0))
+            ),
             excluded_location_ids=frozenset(loc.pk for loc in rule.excluded_locations.all()),
-            allow_split=rule.allow_split, max_shipments=rule.max_shipments, split_requires_approval=rule.split_requires_approval,
+            allow_split=rule.allow_split,
+            max_shipments=rule.max_shipments,
+            split_requires_approval=rule.split_requires_approval,
         )
 
     def matches(self, order: Order) -> bool:
@@ -112,7 +120,11 @@ DEFAULT_RULE = RuleSpec(name=DEFAULT_RULE_NAME)
 
 
 def active_rules() -> list[RuleSpec]:
-    rules = RoutingRule.objects.filter(active=True).prefetch_related("partners", "excluded_locations", "ranked_locations").order_by("priority", "id")
+    rules = (
+        RoutingRule.objects.filter(active=True)
+        .prefetch_related("partners", "excluded_locations", "ranked_locations")
+        .order_by("priority", "id")
+    )
     return [RuleSpec.from_rule(rule) for rule in rules]
 
 
@@ -129,7 +141,13 @@ class Candidate:
     reason: str
 
     def as_dict(self) -> dict:
-        return {"location": self.code, "location_id": self.location_id, "rank": self.rank, "verdict": self.verdict, "reason": self.reason}
+        return {
+            "location": self.code,
+            "location_id": self.location_id,
+            "rank": self.rank,
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -156,7 +174,8 @@ class Evaluation:
         by_id = {line.pk: line for line in self.lines}
         return [
             {
-                "location": self.locations[loc].code, "location_id": loc,
+                "location": self.locations[loc].code,
+                "location_id": loc,
                 "lines": [
                     {"line": by_id[line_id].line_number, "line_id": line_id, "sku": by_id[line_id].sku_code, "quantity": quantity}
                     for line_id, quantity in assigned
@@ -176,7 +195,9 @@ class Evaluation:
         if self.plan.needs_more_shipments:
             return f"backorder: needs more than {self.rule.max_shipments if self.rule.allow_split else 1} shipment(s)"
         by_id = {line.pk: line for line in self.lines}
-        return "backorder: short " + ", ".join(f"{by_id[line_id].sku_code} ×{units}" for line_id, units in self.plan.short.items())
+        return "backorder: short " + ", ".join(
+            f"{by_id[line_id].sku_code} ×{units}" for line_id, units in self.plan.short.items()
+        )
 
 
 def _default_order(order: Order):
@@ -192,7 +213,9 @@ def _default_order(order: Order):
 def _candidates(order: Order, rule: RuleSpec, locations: Iterable[Location]) -> tuple[list[Location], list[Candidate]]:
     by_id = {loc.pk: loc for loc in locations}
     preferred = [by_id[pk] for pk in rule.ranked_location_ids if pk in by_id]
-    others = sorted((loc for loc in by_id.values() if loc.pk not in rule.ranked_location_ids and loc.active), key=_default_order(order))
+    others = sorted(
+        (loc for loc in by_id.values() if loc.pk not in rule.ranked_location_ids and loc.active), key=_default_order(order)
+    )
     eligible, rejected = [], []
     country = (order.ship_country or "").upper()
     for rank, location in enumerate(preferred + others, start=1):
@@ -201,7 +224,9 @@ def _candidates(order: Order, rule: RuleSpec, locations: Iterable[Location]) -> 
         elif location.pk in rule.excluded_location_ids:
             rejected.append(Candidate(location.pk, location.code, rank, "rejected", "excluded by the rule"))
         elif not location.ships_to_country(country):
-            rejected.append(Candidate(location.pk, location.code, rank, "rejected", f"does not ship to {country or 'an unknown country'}"))
+            rejected.append(
+                Candidate(location.pk, location.code, rank, "rejected", f"does not ship to {country or 'an unknown country'}")
+            )
         else:
             eligible.append(location)
     return eligible, rejected
@@ -218,7 +243,10 @@ def _plan_lines(lines: Sequence[OrderLine], *, include_allocated: bool) -> list[
 def _availability(location_ids: Sequence[int], sku_ids: Sequence[int]) -> dict[tuple[int, int], int]:
     # No ordering: StockLevel's default one joins the location and SKU tables only to sort a dict's input.
     levels = StockLevel.objects.filter(location_id__in=location_ids, sku_id__in=sku_ids).order_by()
-    return {(loc, sku): on_hand - reserved for loc, sku, on_hand, reserved in levels.values_list("location_id", "sku_id", "on_hand", "reserved")}
+    return {
+        (loc, sku): on_hand - reserved
+        for loc, sku, on_hand, reserved in levels.values_list("location_id", "sku_id", "on_hand", "reserved")
+    }
 
 
 def own_reservations(order: Order) -> dict[tuple[int, int], int]:
@@ -231,7 +259,15 @@ def own_reservations(order: Order) -> dict[tuple[int, int], int]:
     return {(row["location_id"], row["lines__order_line__sku_id"]): row["units"] for row in rows if row["units"]}
 
 
-def _verdicts(evaluation_lines: list[PlanLine], eligible: list[Location], rejected: list[Candidate], plan: Plan, available, rule: RuleSpec, skus: dict[int, str]) -> list[Candidate]:
+def _verdicts(
+    evaluation_lines: list[PlanLine],
+    eligible: list[Location],
+    rejected: list[Candidate],
+    plan: Plan,
+    available,
+    rule: RuleSpec,
+    skus: dict[int, str],
+) -> list[Candidate]:
     chosen = {loc: assigned for loc, assigned in plan.shipments}
     demand: dict[int, int] = defaultdict(int)
     for line in evaluation_lines:
@@ -245,14 +281,16 @@ def _verdicts(evaluation_lines: list[PlanLine], eligible: list[Location], reject
             continue
         gaps = [
             f"{skus.get(sku, sku)} needs {need}, {max(0, available.get((location.pk, sku), 0))} available"
-            for sku, need in demand.items() if available.get((location.pk, sku), 0) < need
+            for sku, need in demand.items()
+            if available.get((location.pk, sku), 0) < need
         ]
         if plan.filled and not gaps:
             reason = "not needed: a better-ranked location fills the order"
         elif plan.filled:
             reason = "not needed" if len(chosen) > 1 else "not enough stock: " + "; ".join(gaps)
         elif plan.needs_more_shipments:
-            reason = f"not enough stock alone ({'; '.join(gaps)}); together the sites would need more than {rule.max_shipments if rule.allow_split else 1} shipment(s)"
+            limit = rule.max_shipments if rule.allow_split else 1
+            reason = f"not enough stock alone ({'; '.join(gaps)}); together the sites would need more than {limit} shipment(s)"
         else:
             reason = "not enough stock: " + "; ".join(gaps) if gaps else "not used"
         result.append(Candidate(location.pk, location.code, rank, "not_used", reason))
@@ -261,8 +299,12 @@ def _verdicts(evaluation_lines: list[PlanLine], eligible: list[Location], reject
 
 
 def evaluate(
-    order: Order, *, rules: Sequence[RuleSpec] | None = None, locations: Sequence[Location] | None = None,
-    include_allocated: bool = False, lines: Sequence[OrderLine] | None = None,
+    order: Order,
+    *,
+    rules: Sequence[RuleSpec] | None = None,
+    locations: Sequence[Location] | None = None,
+    include_allocated: bool = False,
+    lines: Sequence[OrderLine] | None = None,
 ) -> Evaluation:
     """Decide without reserving: the rule, the candidates and the plan for this order now.
 
@@ -289,9 +331,14 @@ def evaluate(
 
 def _record(order: Order, evaluation: Evaluation, actor: Actor, outcome: str | None = None) -> RoutingDecision:
     return RoutingDecision.objects.create(
-        order=order, rule_id=evaluation.rule.rule_id, rule_name=evaluation.rule.name, outcome=outcome or evaluation.outcome,
-        candidates=[c.as_dict() for c in evaluation.candidates], plan=evaluation.plan_as_dicts(),
-        short=evaluation.short_by_line_number(), actor=str(actor),
+        order=order,
+        rule_id=evaluation.rule.rule_id,
+        rule_name=evaluation.rule.name,
+        outcome=outcome or evaluation.outcome,
+        candidates=[c.as_dict() for c in evaluation.candidates],
+        plan=evaluation.plan_as_dicts(),
+        short=evaluation.short_by_line_number(),
+        actor=str(actor),
     )
 
 
@@ -346,7 +393,10 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
             # orders moving on in opposite directions would deadlock).
             with transaction.atomic():
                 order_allocate_locked(
-                    order, plan=plan, actor=actor, requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
+                    order,
+                    plan=plan,
+                    actor=actor,
+                    requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
                     data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
                 )
             break
@@ -359,14 +409,19 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
     decision = _record(order, evaluation, actor)
     if evaluation.outcome not in (RoutingDecision.Outcome.SPLIT_PENDING, RoutingDecision.Outcome.BACKORDER):
         _close_split_proposal(order, evaluation, actor)
-    if evaluation.outcome in (RoutingDecision.Outcome.SINGLE, RoutingDecision.Outcome.SPLIT) and order.service_level != ServiceLevel.SAME_DAY:
+    if (
+        evaluation.outcome in (RoutingDecision.Outcome.SINGLE, RoutingDecision.Outcome.SPLIT)
+        and order.service_level != ServiceLevel.SAME_DAY
+    ):
         _resolve_open(order, "out_of_stock", note=f"Allocated: {evaluation.summary()}", actor=actor)
         return decision
     # The outcomes below change the order through services that lock and read it afresh.
     forget_related(order)
     if evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING:
         exception_raise(
-            code="split_approval_required", order=order, actor=actor,
+            code="split_approval_required",
+            order=order,
+            actor=actor,
             summary=f"Proposed split: {evaluation.summary().removeprefix('split: ')}",
             detail={"decision": decision.pk, "plan": decision.plan},
         )
@@ -375,7 +430,13 @@ def order_route_locked(order: Order, *, actor: Actor = SYSTEM, rules: Sequence[R
         # Only now: closing an exception plans the order again while it is ready (route_when_hold_lifts).
         _close_split_proposal(order, evaluation, actor)
         summary = evaluation.summary()
-        exception_raise(code="out_of_stock", order=order, actor=actor, summary=summary[:1].upper() + summary[1:], detail={"decision": decision.pk, "short": decision.short})
+        exception_raise(
+            code="out_of_stock",
+            order=order,
+            actor=actor,
+            summary=summary[:1].upper() + summary[1:],
+            detail={"decision": decision.pk, "short": decision.short},
+        )
     else:
         _resolve_open(order, "out_of_stock", note=f"Allocated: {evaluation.summary()}", actor=actor)
         if order.service_level == ServiceLevel.SAME_DAY:
@@ -396,8 +457,9 @@ class ApprovalResult:
 def _stock_gone(order: Order) -> list[str]:
     """Planned shipments whose reservation the stock no longer backs (a count took the units away)."""
     lines = list(
-        ShipmentLine.objects.filter(shipment__order=order, shipment__status=ShipmentStatus.PLANNED)
-        .select_related("shipment__location", "order_line")
+        ShipmentLine.objects.filter(shipment__order=order, shipment__status=ShipmentStatus.PLANNED).select_related(
+            "shipment__location", "order_line"
+        )
     )
     pairs = {(line.shipment.location_id, line.order_line.sku_id) for line in lines}
     if not pairs:
@@ -411,8 +473,11 @@ def _stock_gone(order: Order) -> list[str]:
         committed_filter |= Q(shipment__location_id=location_id, order_line__sku_id=sku_id)
     committed = {
         (row["shipment__location_id"], row["order_line__sku_id"]): row["units"]
-        for row in ShipmentLine.objects.filter(committed_filter, shipment__status__in=[ShipmentStatus.PLANNED, ShipmentStatus.RELEASED])
-        .values("shipment__location_id", "order_line__sku_id").annotate(units=Sum("quantity"))
+        for row in ShipmentLine.objects.filter(
+            committed_filter, shipment__status__in=[ShipmentStatus.PLANNED, ShipmentStatus.RELEASED]
+        )
+        .values("shipment__location_id", "order_line__sku_id")
+        .annotate(units=Sum("quantity"))
     }
     gone = []
     for line in lines:
@@ -437,14 +502,21 @@ def split_approve(*, order: Order, actor: Actor) -> ApprovalResult:
     reason = f"stock gone since the plan was made: {', '.join(gone)}"
     order = order_replan_start(order=order, actor=actor, reason=reason)
     decision = order_route(order=order, actor=actor)
-    return ApprovalResult(False, f"The stock for {', '.join(gone)} has gone since this plan was made, so the order was planned again: {decision.get_outcome_display().lower()}.", decision)
+    return ApprovalResult(
+        False,
+        f"The stock for {', '.join(gone)} has gone since this plan was made, "
+        f"so the order was planned again: {decision.get_outcome_display().lower()}.",
+        decision,
+    )
 
 
 @transaction.atomic
 def split_reject(*, order: Order, actor: Actor, reason: str) -> Order:
     """Wait for full stock instead: reservations released, order backordered, an out-of-stock exception opened."""
     order = order_reject_split(order=order, actor=actor, reason=reason)
-    exception_raise(code="out_of_stock", order=order, actor=actor, summary=f"Split rejected, waiting for full stock: {reason}"[:300])
+    exception_raise(
+        code="out_of_stock", order=order, actor=actor, summary=f"Split rejected, waiting for full stock: {reason}"[:300]
+    )
     return order
 
 
@@ -453,7 +525,13 @@ def order_reallocate_to(*, order: Order, location: Location, actor: Actor) -> Ro
     """Move an order not yet released to one location a person chose; refused (and nothing changed) if it cannot fill it."""
     order = order_reallocate_start(order=order, actor=actor, reason=f"reallocate to {location.code}")
     others = frozenset(Location.objects.exclude(pk=location.pk).values_list("pk", flat=True))
-    chosen = RuleSpec(name=f"Chosen by {actor}", ranked_location_ids=(location.pk,), excluded_location_ids=others, allow_split=False, max_shipments=1)
+    chosen = RuleSpec(
+        name=f"Chosen by {actor}",
+        ranked_location_ids=(location.pk,),
+        excluded_location_ids=others,
+        allow_split=False,
+        max_shipments=1,
+    )
     evaluation = evaluate(order, rules=[chosen])
     if not evaluation.plan.filled:
         why = next((c.reason for c in evaluation.candidates if c.location_id == location.pk), "it cannot fill the order")
@@ -474,12 +552,20 @@ def order_reallocate_owed_to(*, order: Order, location: Location, actor: Actor) 
     """
     order = services.order_lock(order)
     if order.status not in services.AFTER_RELEASE:
-        raise services.IllegalTransition(order, "reallocate", "only units owed after release are shipped from another location this way.")
+        raise services.IllegalTransition(
+            order, "reallocate", "only units owed after release are shipped from another location this way."
+        )
     owed = [line for line in order.lines.order_by("line_number") if line.sku_id and not line.cancelled and line.quantity_open > 0]
     if not owed:
-        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Order {order.pk} owes nothing: every unit is on a shipment, shipped or cancelled.")
+        raise Conflict(
+            OrderError.ILLEGAL_TRANSITION, f"Order {order.pk} owes nothing: every unit is on a shipment, shipped or cancelled."
+        )
     if not location.active or not location.ships_to_country(order.ship_country):
-        raise InvalidInput(OrderError.INVALID_PLAN, f"{location.code} does not ship to {order.ship_country}.", fields={"location": ["Cannot ship there."]})
+        raise InvalidInput(
+            OrderError.INVALID_PLAN,
+            f"{location.code} does not ship to {order.ship_country}.",
+            fields={"location": ["Cannot ship there."]},
+        )
     plan = [PlannedShipment(location.pk, tuple((line.pk, line.quantity_open) for line in owed))]
     try:
         return services.order_allocate_remainder(order=order, plan=plan, actor=actor, release=True)
@@ -496,13 +582,20 @@ def _write_off_not_found(shipment: Shipment, line: ShipmentLine, *, picked: int,
     still_reserved = services.reserved_for(shipment, line)
     if still_reserved > picked:
         stock_write_off_reserved(
-            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=still_reserved - picked,
-            reason="short pick", actor=actor, reference=f"shipment:{shipment.pk}", source_system=source_system,
+            location_id=shipment.location_id,
+            sku_id=line.order_line.sku_id,
+            quantity=still_reserved - picked,
+            reason="short pick",
+            actor=actor,
+            reference=f"shipment:{shipment.pk}",
+            source_system=source_system,
         )
 
 
 @transaction.atomic
-def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Actor = SYSTEM, source_system: str = "wms") -> RoutingDecision | FulfillmentException:
+def shipment_short_pick(
+    *, shipment: Shipment, picked: dict[int, int], actor: Actor = SYSTEM, source_system: str = "wms"
+) -> RoutingDecision | FulfillmentException:
     """The warehouse picked fewer units than planned (`picked`: order line id -> units picked).
 
     The missing units are written off at that location; the rest is picked. Then the
@@ -529,12 +622,16 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
         if got < line.quantity:
             shorts[line.order_line_id] = line.quantity - got
             _write_off_not_found(shipment, line, picked=got, actor=actor, source_system=source_system)
-            OrderLine.objects.filter(pk=line.order_line_id).update(quantity_allocated=F("quantity_allocated") - (line.quantity - got))
+            OrderLine.objects.filter(pk=line.order_line_id).update(
+                quantity_allocated=F("quantity_allocated") - (line.quantity - got)
+            )
             if got:
                 ShipmentLine.objects.filter(pk=line.pk).update(quantity=got)
             else:
                 line.delete()
-    short_by_line = {str(line.order_line.line_number): shorts[line.order_line_id] for line in lines if line.order_line_id in shorts}
+    short_by_line = {
+        str(line.order_line.line_number): shorts[line.order_line_id] for line in lines if line.order_line_id in shorts
+    }
     if shipment.lines.exists():
         shipment_pick(shipment=shipment, actor=actor, source_system=source_system)
     else:
@@ -547,23 +644,34 @@ def shipment_short_pick(*, shipment: Shipment, picked: dict[int, int], actor: Ac
     room = rule.max_shipments - active if rule.allow_split else 0
     if room >= 1:
         narrowed = RuleSpec(
-            name=rule.name, rule_id=rule.rule_id, ranked_location_ids=rule.ranked_location_ids,
-            excluded_location_ids=rule.excluded_location_ids | {shipment.location_id}, allow_split=room > 1, max_shipments=room,
+            name=rule.name,
+            rule_id=rule.rule_id,
+            ranked_location_ids=rule.ranked_location_ids,
+            excluded_location_ids=rule.excluded_location_ids | {shipment.location_id},
+            allow_split=room > 1,
+            max_shipments=room,
         )
         evaluation = evaluate(order, rules=[narrowed])
         if evaluation.plan.filled:
             try:
                 with transaction.atomic():
                     order_allocate_remainder(
-                        order=order, plan=[PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments],
-                        actor=actor, release=order.status in (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED),
+                        order=order,
+                        plan=[PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments],
+                        actor=actor,
+                        release=order.status in (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED),
                     )
                 return _record(order, evaluation, actor, outcome=RoutingDecision.Outcome.PARTIAL)
             except InsufficientStock:
                 pass
     first_short = next(line for line in lines if line.order_line_id in shorts)
     return exception_raise(
-        code="short_pick", order=order, line=first_short.order_line, shipment=shipment, actor=actor, source_system=source_system,
+        code="short_pick",
+        order=order,
+        line=first_short.order_line,
+        shipment=shipment,
+        actor=actor,
+        source_system=source_system,
         summary=f"Short pick at {shipment.location.code}: " + ", ".join(f"line {n} short {u}" for n, u in short_by_line.items()),
         detail={"short": short_by_line},
     )
@@ -606,14 +714,19 @@ def route_when_hold_lifts(exception, actor: Actor) -> None:
         order_route(order=order, actor=actor)
 
 
-def release_wave(*, limit: int = 500, actor: Actor = Actor.job("release_wave")) -> int:
+RELEASE_WAVE = Actor.job("release_wave")
+
+
+def release_wave(*, limit: int = 500, actor: Actor = RELEASE_WAVE) -> int:
     """Release allocated orders to the warehouse, oldest first, each in its own transaction.
 
     Orders that another worker is handling are skipped (SKIP LOCKED), and an order
     that may not go (a blocking exception opened meanwhile) stays allocated.
     """
     released = 0
-    ids = list(Order.objects.filter(status=OrderStatus.ALLOCATED).order_by("created_at", "pk").values_list("pk", flat=True)[:limit])
+    ids = list(
+        Order.objects.filter(status=OrderStatus.ALLOCATED).order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
+    )
     for pk in ids:
         with transaction.atomic():
             order = Order.objects.select_for_update(skip_locked=True).filter(pk=pk, status=OrderStatus.ALLOCATED).first()
@@ -655,7 +768,10 @@ def dry_run_orders(*, allocated: int = DRY_RUN_ALLOCATED) -> list[Order]:
     waiting = Order.objects.filter(status__in=[OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL]).order_by("created_at")
     recent = Order.objects.filter(status=OrderStatus.ALLOCATED).order_by("-updated_at")[:allocated]
     related = ("partner",)
-    return [*waiting.select_related(*related).prefetch_related("shipments__location"), *recent.select_related(*related).prefetch_related("shipments__location")]
+    return [
+        *waiting.select_related(*related).prefetch_related("shipments__location"),
+        *recent.select_related(*related).prefetch_related("shipments__location"),
+    ]
 
 
 def dry_run(rules: Sequence[RuleSpec], orders: Sequence[Order]) -> list[DryRunRow]:

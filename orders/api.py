@@ -36,16 +36,19 @@ from .serializers import (
     StrictSerializer,
 )
 
-ERRORS = {code: OpenApiResponse(ErrorSerializer, description=text) for code, text in {
-    400: "Malformed JSON, wrong types, unknown fields, non-positive quantities, too many lines",
-    401: "Missing or wrong token",
-    403: "Staff signed in whose role may not do this",
-    404: "Not found (or another partner's)",
-    409: "Not possible in the order's state, a duplicate, or the same key still in flight",
-    413: "Body too large",
-    422: "Idempotency-Key reused with another body",
-    429: "Too many requests; see Retry-After",
-}.items()}
+ERRORS = {
+    code: OpenApiResponse(ErrorSerializer, description=text)
+    for code, text in {
+        400: "Malformed JSON, wrong types, unknown fields, non-positive quantities, too many lines",
+        401: "Missing or wrong token",
+        403: "Staff signed in whose role may not do this",
+        404: "Not found (or another partner's)",
+        409: "Not possible in the order's state, a duplicate, or the same key still in flight",
+        413: "Body too large",
+        422: "Idempotency-Key reused with another body",
+        429: "Too many requests; see Retry-After",
+    }.items()
+}
 
 
 def _staff_need(request, permission: str) -> None:
@@ -120,10 +123,17 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         summary="Submit an order",
         request=OrderInputSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description=(
-            "Any unique string per order attempt, at most 255 characters. A retry with the same key and body gets the same answer again "
-            "(header Idempotent-Replayed: true); kept 24 hours."
-        ))],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Any unique string per order attempt, at most 255 characters. A retry with the same key and body "
+                    "gets the same answer again (header Idempotent-Replayed: true); kept 24 hours."
+                ),
+            )
+        ],
         responses={201: OrderSerializer, 200: OrderSerializer, **{k: v for k, v in ERRORS.items() if k != 404}},
         description=(
             "A well-formed order is accepted (201) even when something in it needs a person (unknown SKU, unit not "
@@ -143,12 +153,16 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
             return error_response(
-                "validation_error", f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.", status.HTTP_400_BAD_REQUEST,
+                "validation_error",
+                f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+                status.HTTP_400_BAD_REQUEST,
                 fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}."]},
             )
         if "\x00" in key:
             return error_response(
-                "validation_error", "The Idempotency-Key may not contain NUL characters.", status.HTTP_400_BAD_REQUEST,
+                "validation_error",
+                "The Idempotency-Key may not contain NUL characters.",
+                status.HTTP_400_BAD_REQUEST,
                 fields={"Idempotency-Key": ["NUL characters are not allowed."]},
             )
 
@@ -156,17 +170,23 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
             if isinstance(claimed, intake.Replay):
                 return Response(claimed.body, status=claimed.status_code, headers={"Idempotent-Replayed": "true"})
-            outcome = intake.order_intake(partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request))
+            outcome = intake.order_intake(
+                partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request)
+            )
             if outcome.created:
                 response = self._answer_loaded(outcome.order, status.HTTP_201_CREATED)
             else:
                 response = error_response(
-                    OrderError.DUPLICATE_ORDER, f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
-                    status.HTTP_409_CONFLICT, order_id=outcome.order.pk,
+                    OrderError.DUPLICATE_ORDER,
+                    f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
+                    status.HTTP_409_CONFLICT,
+                    order_id=outcome.order.pk,
                 )
             if claimed is not None:
                 # Stored as plain JSON (dates and decimals as the partner received them) for the replay.
-                intake.idempotency_record(claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str)))
+                intake.idempotency_record(
+                    claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str))
+                )
             return response
 
         return atomic_retrying_deadlocks(store)
@@ -175,16 +195,25 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(summary="One order with lines, shipments and open exceptions", responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 404, 429)}})
+    @extend_schema(
+        summary="One order with lines, shipments and open exceptions",
+        responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 404, 429)}},
+    )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
-    @extend_schema(summary="Cancel an order", request=None, responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 403, 404, 409, 429)}})
+    @extend_schema(
+        summary="Cancel an order",
+        request=None,
+        responses={200: OrderSerializer, **{k: ERRORS[k] for k in (401, 403, 404, 409, 429)}},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         _staff_need(request, ACTION_PERMISSIONS["cancel"])
         order = self.get_object()
-        atomic_retrying_deadlocks(lambda: services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request)))
+        atomic_retrying_deadlocks(
+            lambda: services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
+        )
         return self._answer(order.pk, status.HTTP_200_OK)
 
     @extend_schema(
@@ -206,19 +235,40 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Send at least one address field to change."]})
-        result = atomic_retrying_deadlocks(lambda: allocation.order_change_address(order=order, changes=changes, actor=_actor(request)))
+        result = atomic_retrying_deadlocks(
+            lambda: allocation.order_change_address(order=order, changes=changes, actor=_actor(request))
+        )
         return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
 
 
-AvailabilitySerializer = inline_serializer("Availability", {
-    "skus": serializers.ListField(child=inline_serializer("SkuAvailability", {
-        "sku": serializers.CharField(), "known": serializers.BooleanField(help_text="An active SKU of the catalogue; an order for any other is held as unknown_sku."), "available": serializers.IntegerField(),
-        "locations": serializers.ListField(child=inline_serializer("LocationAvailability", {
-            "location": serializers.CharField(), "on_hand": serializers.IntegerField(),
-            "reserved": serializers.IntegerField(), "available": serializers.IntegerField(),
-        })),
-    })),
-})
+AvailabilitySerializer = inline_serializer(
+    "Availability",
+    {
+        "skus": serializers.ListField(
+            child=inline_serializer(
+                "SkuAvailability",
+                {
+                    "sku": serializers.CharField(),
+                    "known": serializers.BooleanField(
+                        help_text="An active SKU of the catalogue; an order for any other is held as unknown_sku."
+                    ),
+                    "available": serializers.IntegerField(),
+                    "locations": serializers.ListField(
+                        child=inline_serializer(
+                            "LocationAvailability",
+                            {
+                                "location": serializers.CharField(),
+                                "on_hand": serializers.IntegerField(),
+                                "reserved": serializers.IntegerField(),
+                                "available": serializers.IntegerField(),
+                            },
+                        )
+                    ),
+                },
+            )
+        ),
+    },
+)
 MAX_AVAILABILITY_SKUS = 100
 SKU_CODE_MAX_LENGTH = 64
 
@@ -226,17 +276,26 @@ SKU_CODE_MAX_LENGTH = 64
 class AvailabilityView(APIView):
     @extend_schema(
         summary="Available to promise per location and in total",
-        parameters=[OpenApiParameter("sku", OpenApiTypes.STR, many=True, required=True, description="Repeat for several SKUs, up to 100.")],
+        parameters=[
+            OpenApiParameter("sku", OpenApiTypes.STR, many=True, required=True, description="Repeat for several SKUs, up to 100.")
+        ],
         responses={200: AvailabilitySerializer, **{k: ERRORS[k] for k in (400, 401, 429)}},
     )
     def get(self, request):
         codes = list(dict.fromkeys(code.strip() for code in request.query_params.getlist("sku") if code.strip()))
         odd = [code for code in codes if len(code) > SKU_CODE_MAX_LENGTH or "\x00" in code]
         if odd:
-            return error_response("validation_error", "A SKU code is at most 64 printable characters.", 400, fields={"sku": [f"Not a SKU code: {odd[0][:80]!r}"]})
+            return error_response(
+                "validation_error",
+                "A SKU code is at most 64 printable characters.",
+                400,
+                fields={"sku": [f"Not a SKU code: {odd[0][:80]!r}"]},
+            )
         if not codes or len(codes) > MAX_AVAILABILITY_SKUS:
             problem = f"At most {MAX_AVAILABILITY_SKUS}; this asks for {len(codes)}." if codes else "Required."
-            return error_response("validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": [problem]})
+            return error_response(
+                "validation_error", f"Ask for 1 to {MAX_AVAILABILITY_SKUS} SKUs: ?sku=A&sku=B.", 400, fields={"sku": [problem]}
+            )
         return Response({"skus": availability(codes)})
 
 
@@ -246,13 +305,21 @@ class ShortPickLineSerializer(StrictSerializer):
 
 
 # The fields each event type reads beside `type`; anything else is refused, so data sent under the wrong type is not lost.
-EVENT_FIELDS = {"picked": set(), "short_picked": {"lines"}, "packed": set(), "shipped": {"carrier", "tracking_number"}, "label_failed": {"reason"}, "delivered": set()}
+EVENT_FIELDS = {
+    "picked": set(),
+    "short_picked": {"lines"},
+    "packed": set(),
+    "shipped": {"carrier", "tracking_number"},
+    "label_failed": {"reason"},
+    "delivered": set(),
+}
 
 
 class ShipmentEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=list(EVENT_FIELDS))
     lines = serializers.ListField(
-        child=ShortPickLineSerializer(), required=False,
+        child=ShortPickLineSerializer(),
+        required=False,
         help_text="short_picked: units picked per order line id, each line once (lines not listed were picked in full).",
     )
     carrier = serializers.CharField(max_length=64, required=False)
@@ -269,7 +336,9 @@ class ShipmentEventSerializer(serializers.Serializer):
         named = [row["line"] for row in data.get("lines") or []]
         if len(named) != len(set(named)):
             raise serializers.ValidationError({"lines": ["Name each line once, with all it picked."]})
-        needs = {"short_picked": ["lines"], "shipped": ["carrier", "tracking_number"], "label_failed": ["reason"]}.get(data["type"], [])
+        needs = {"short_picked": ["lines"], "shipped": ["carrier", "tracking_number"], "label_failed": ["reason"]}.get(
+            data["type"], []
+        )
         missing = [name for name in needs if not data.get(name)]
         if missing:
             raise serializers.ValidationError({name: [f"Required for {data['type']}."] for name in missing})
@@ -286,7 +355,13 @@ def _apply_event(shipment: Shipment, event: dict, actor: Actor) -> None:
     elif kind == "packed":
         services.shipment_pack(shipment=shipment, actor=actor)
     elif kind == "shipped":
-        services.shipment_ship(shipment=shipment, carrier=event["carrier"], tracking_number=event["tracking_number"], actor=actor, source_system="api")
+        services.shipment_ship(
+            shipment=shipment,
+            carrier=event["carrier"],
+            tracking_number=event["tracking_number"],
+            actor=actor,
+            source_system="api",
+        )
     elif kind == "delivered":
         services.shipment_deliver(shipment=shipment, actor=actor)
     else:
@@ -299,7 +374,9 @@ class ShipmentEventView(APIView):
         request=ShipmentEventSerializer,
         responses={200: ShipmentSerializer, **{k: ERRORS[k] for k in (400, 401, 404, 409, 429)}},
         examples=[
-            OpenApiExample("Shipped", value={"type": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}, request_only=True),
+            OpenApiExample(
+                "Shipped", value={"type": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}, request_only=True
+            ),
             OpenApiExample("Short pick", value={"type": "short_picked", "lines": [{"line": 31, "picked": 1}]}, request_only=True),
         ],
     )

@@ -43,21 +43,42 @@ def _record(event: OrderEvent) -> OrderEvent:
 
 
 def order_created(order: Order, *, actor: Actor, data: dict | None = None) -> OrderEvent:
-    return _record(OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, name="created", to_status=order.status, actor=str(actor), data=data or {}))
+    return _record(
+        OrderEvent(
+            order=order, kind=OrderEvent.Kind.CREATED, name="created", to_status=order.status, actor=str(actor), data=data or {}
+        )
+    )
 
 
 def order_transitioned(order: Order, *, name: str, from_status: str, actor: Actor, data: dict | None = None) -> OrderEvent:
-    return _record(OrderEvent(
-        order=order, kind=OrderEvent.Kind.TRANSITION, name=name, from_status=from_status, to_status=order.status,
-        actor=str(actor), data=data or {},
-    ))
+    return _record(
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.TRANSITION,
+            name=name,
+            from_status=from_status,
+            to_status=order.status,
+            actor=str(actor),
+            data=data or {},
+        )
+    )
 
 
-def shipment_transitioned(shipment: Shipment, *, name: str, from_status: str, actor: Actor, data: dict | None = None) -> OrderEvent:
-    return _record(OrderEvent(
-        order_id=shipment.order_id, shipment=shipment, kind=OrderEvent.Kind.SHIPMENT, name=name,
-        from_status=from_status, to_status=shipment.status, actor=str(actor), data=data or {},
-    ))
+def shipment_transitioned(
+    shipment: Shipment, *, name: str, from_status: str, actor: Actor, data: dict | None = None
+) -> OrderEvent:
+    return _record(
+        OrderEvent(
+            order_id=shipment.order_id,
+            shipment=shipment,
+            kind=OrderEvent.Kind.SHIPMENT,
+            name=name,
+            from_status=from_status,
+            to_status=shipment.status,
+            actor=str(actor),
+            data=data or {},
+        )
+    )
 
 
 def order_sent(order: Order, *, name: str, actor: Actor, data: dict) -> OrderEvent:

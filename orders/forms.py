@@ -4,7 +4,6 @@ from django import forms
 
 from exceptions.errors import NOTE_REQUIRED, REASON_REQUIRED
 from exceptions.forms import ActionForm
-
 from inventory.models import Location, Sku
 
 from .models import OrderLine
@@ -28,7 +27,9 @@ class CancelLineForm(ActionForm):
         super().__init__(*args, exception=exception, **kwargs)
         if exception is not None and exception.order_id:
             self.fields["line"].queryset = OrderLine.objects.filter(order_id=exception.order_id, cancelled=False)
-            self.fields["line"].label_from_instance = lambda line: f"#{line.line_number} {line.sku_code} × {line.quantity} {line.uom}"
+            self.fields["line"].label_from_instance = lambda line: (
+                f"#{line.line_number} {line.sku_code} × {line.quantity} {line.uom}"
+            )
             if exception.line_id:
                 self.fields["line"].initial = exception.line_id
 
@@ -58,7 +59,8 @@ class ApproveSplitForm(ActionForm):
 
 class RejectSplitForm(ActionForm):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), initial="Customer prefers one parcel; wait for full stock",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        initial="Customer prefers one parcel; wait for full stock",
         error_messages={"required": REASON_REQUIRED},
     )
 
@@ -85,10 +87,19 @@ class SubstituteSkuForm(ActionForm):
         super().__init__(*args, exception=exception, **kwargs)
         choices = [("", "Choose a line and its substitute")]
         if exception is not None and exception.order_id:
-            lines = OrderLine.objects.filter(order_id=exception.order_id, cancelled=False, sku__isnull=False).select_related("sku").prefetch_related("sku__substitutes")
+            lines = (
+                OrderLine.objects.filter(order_id=exception.order_id, cancelled=False, sku__isnull=False)
+                .select_related("sku")
+                .prefetch_related("sku__substitutes")
+            )
             for line in lines:
                 for substitute in line.sku.substitutes.all():
-                    choices.append((f"{line.pk}:{substitute.pk}", f"#{line.line_number} {line.sku.code} → {substitute.code} {substitute.name}"))
+                    choices.append(
+                        (
+                            f"{line.pk}:{substitute.pk}",
+                            f"#{line.line_number} {line.sku.code} → {substitute.code} {substitute.name}",
+                        )
+                    )
         self.fields["substitution"].choices = choices
 
     def clean_substitution(self):

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -25,7 +24,15 @@ from . import events
 from .allocation import order_route_locked
 from .errors import OrderError
 from .models import IdempotencyKey, Order, OrderLine, OrderStatus, Partner, forget_related
-from .services import Address, LineInput, address_problems_of, order_lock, order_mark_ready_locked, order_store, raise_address_problems
+from .services import (
+    Address,
+    LineInput,
+    address_problems_of,
+    order_lock,
+    order_mark_ready_locked,
+    order_store,
+    raise_address_problems,
+)
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -49,21 +56,43 @@ def _line_problems(lines: list[OrderLine], partner: Partner) -> list[dict]:
     problems = []
     for line in lines:
         if line.sku is None:
-            problems.append({"code": "unknown_sku", "line": line, "summary": f"Line {line.line_number}: SKU {line.sku_code!r} is not in the catalogue."})
+            problems.append(
+                {
+                    "code": "unknown_sku",
+                    "line": line,
+                    "summary": f"Line {line.line_number}: SKU {line.sku_code!r} is not in the catalogue.",
+                }
+            )
         elif line.base_quantity is None:
-            problems.append({
-                "code": "uom_mismatch", "line": line,
-                "summary": f"Line {line.line_number}: {line.uom!r} does not convert to {line.sku.code}'s unit ({line.sku.base_uom}; a case holds {line.sku.case_pack}).",
-            })
+            problems.append(
+                {
+                    "code": "uom_mismatch",
+                    "line": line,
+                    "summary": (
+                        f"Line {line.line_number}: {line.uom!r} does not convert to {line.sku.code}'s unit "
+                        f"({line.sku.base_uom}; a case holds {line.sku.case_pack})."
+                    ),
+                }
+            )
         elif line.sku.unit_price:
             catalogue = line.sku.unit_price * (line.base_quantity // line.quantity)
             gap = abs(line.unit_price - catalogue) / catalogue * 100
             if gap > partner.price_tolerance_percent:
-                problems.append({
-                    "code": "pricing_mismatch", "line": line,
-                    "summary": f"Line {line.line_number}: unit price {line.unit_price} is {gap:.0f}% off the catalogue's {catalogue:.2f}.",
-                    "detail": {"sent": str(line.unit_price), "catalogue": str(catalogue), "tolerance_percent": str(partner.price_tolerance_percent)},
-                })
+                problems.append(
+                    {
+                        "code": "pricing_mismatch",
+                        "line": line,
+                        "summary": (
+                            f"Line {line.line_number}: unit price {line.unit_price} is {gap:.0f}% "
+                            f"off the catalogue's {catalogue:.2f}."
+                        ),
+                        "detail": {
+                            "sent": str(line.unit_price),
+                            "catalogue": str(catalogue),
+                            "tolerance_percent": str(partner.price_tolerance_percent),
+                        },
+                    }
+                )
     return problems
 
 
@@ -81,13 +110,25 @@ def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
     since = timezone.now() - SUSPECTED_DUPLICATE_WINDOW
     same_customer_and_address = list(
         Order.objects.filter(
-            customer_email__iexact=order.customer_email, ship_postal_code__iexact=order.ship_postal_code,
-            ship_line1__iexact=order.ship_line1, ship_country=order.ship_country, created_at__gte=since,
-        ).exclude(pk=order.pk).exclude(status=OrderStatus.CANCELLED).order_by().values_list("pk", flat=True)
+            customer_email__iexact=order.customer_email,
+            ship_postal_code__iexact=order.ship_postal_code,
+            ship_line1__iexact=order.ship_line1,
+            ship_country=order.ship_country,
+            created_at__gte=since,
+        )
+        .exclude(pk=order.pk)
+        .exclude(status=OrderStatus.CANCELLED)
+        .order_by()
+        .values_list("pk", flat=True)
     )
     if not same_customer_and_address:
         return None  # the usual case, answered by one narrow query
-    candidates = Order.objects.filter(pk__in=same_customer_and_address).select_related("partner").prefetch_related("lines").order_by("-created_at")
+    candidates = (
+        Order.objects.filter(pk__in=same_customer_and_address)
+        .select_related("partner")
+        .prefetch_related("lines")
+        .order_by("-created_at")
+    )
     mine = _line_signature(lines)
     return next((other for other in candidates if _line_signature(other.lines.all()) == mine), None)
 
@@ -101,7 +142,9 @@ def _one_at_a_time_per_customer_and_address(order: Order) -> None:
     """
     if not order.customer_email or connection.vendor != "postgresql":
         return
-    identity = "|".join((order.customer_email.upper(), order.ship_postal_code.upper(), order.ship_line1.upper(), order.ship_country))
+    identity = "|".join(
+        (order.customer_email.upper(), order.ship_postal_code.upper(), order.ship_line1.upper(), order.ship_country)
+    )
     lock_id = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
@@ -123,18 +166,33 @@ def _intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor
     address, customer = data["shipping_address"], data["customer"]
     try:
         order, lines = order_store(
-            partner=partner, external_id=data["external_id"], placed_at=data["placed_at"], actor=actor,
-            customer_name=customer["name"], customer_email=customer.get("email", ""), customer_tier=customer.get("tier", "standard"),
-            service_level=data.get("service_level", "standard"), currency=data["currency"],
-            address=Address(**{k: address.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")}),
-            lines=[LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]],
+            partner=partner,
+            external_id=data["external_id"],
+            placed_at=data["placed_at"],
+            actor=actor,
+            customer_name=customer["name"],
+            customer_email=customer.get("email", ""),
+            customer_tier=customer.get("tier", "standard"),
+            service_level=data.get("service_level", "standard"),
+            currency=data["currency"],
+            address=Address(
+                **{k: address.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")}
+            ),
+            lines=[
+                LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]
+            ],
             intake_fingerprint=body_fingerprint,
         )
     except Conflict as conflict:
         if conflict.code != OrderError.DUPLICATE_ORDER:
             raise
         # The partner sent this external_id before (or at this very moment, and the other request stored it first).
-        return _resent(Order.objects.get(partner=partner, external_id=data["external_id"]), body_fingerprint=body_fingerprint, data=data, actor=actor)
+        return _resent(
+            Order.objects.get(partner=partner, external_id=data["external_id"]),
+            body_fingerprint=body_fingerprint,
+            data=data,
+            actor=actor,
+        )
     problems = _line_problems(lines, partner)
     _one_at_a_time_per_customer_and_address(order)
     twin = suspected_duplicate(order, lines)
@@ -144,13 +202,28 @@ def _intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor
         return IntakeOutcome(order, created=True)
     forget_related(order)  # the exceptions below hold the order through services that read it afresh
     for problem in problems:
-        exception_raise(code=problem["code"], order=order, line=problem["line"], actor=actor, source_system="api",
-                        summary=problem["summary"], detail=problem.get("detail", {}))
+        exception_raise(
+            code=problem["code"],
+            order=order,
+            line=problem["line"],
+            actor=actor,
+            source_system="api",
+            summary=problem["summary"],
+            detail=problem.get("detail", {}),
+        )
     raise_address_problems(order, actor=actor, source_system="api")
     if twin is not None:
         exception_raise(
-            code="duplicate_order", order=order, actor=actor, source_system="api", summary=_twin_summary(order, twin),
-            detail={"duplicate_of": twin.pk, "duplicate_of_partner": twin.partner.code, "duplicate_of_external_id": twin.external_id},
+            code="duplicate_order",
+            order=order,
+            actor=actor,
+            source_system="api",
+            summary=_twin_summary(order, twin),
+            detail={
+                "duplicate_of": twin.pk,
+                "duplicate_of_partner": twin.partner.code,
+                "duplicate_of_external_id": twin.external_id,
+            },
         )
     return IntakeOutcome(order, created=True)
 
@@ -169,9 +242,13 @@ def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor)
         # The order first, as every path that raises an exception on an order locks them (its hold takes the order).
         existing = order_lock(existing)
         exception_raise(
-            code="duplicate_order", order=existing, actor=actor, source_system="api",
+            code="duplicate_order",
+            order=existing,
+            actor=actor,
+            source_system="api",
             summary=f"Order {existing.external_id} was sent again with a different body.",
-            detail={"resent_body": json.loads(json.dumps(data, default=str))}, dedupe_key=f"order:{existing.pk}|resent",
+            detail={"resent_body": json.loads(json.dumps(data, default=str))},
+            dedupe_key=f"order:{existing.pk}|resent",
         )
     return IntakeOutcome(existing, created=False)
 
@@ -222,7 +299,9 @@ def idempotency_claim(*, partner: Partner, key: str, body_fingerprint: str) -> I
         stored.delete()
         return _insert_key(partner=partner, key=key, body_fingerprint=body_fingerprint)
     if stored.fingerprint != body_fingerprint:
-        raise KeyReused("idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key for a new request.")
+        raise KeyReused(
+            "idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key for a new request."
+        )
     return Replay(stored.status_code, stored.response_body)
 
 
@@ -249,5 +328,3 @@ def idempotency_prune() -> int:
     """Forget keys older than a day (Celery beat, hourly)."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
     return deleted
-
-

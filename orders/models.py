@@ -40,7 +40,9 @@ class Partner(models.Model):
     webhook_secret = models.CharField(max_length=128, blank=True)
     default_priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P3)
     price_tolerance_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default=5,
+        max_digits=5,
+        decimal_places=2,
+        default=5,
         help_text="A unit price further than this from the catalogue price holds the order for a look.",
     )
     active = models.BooleanField(default=True)
@@ -75,7 +77,7 @@ CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL,
 
 
 def prefetched(instance: models.Model, name: str) -> list | None:
-    """The related objects `name` of `instance` as prefetch_related (or the service that just stored them) left them, else None."""
+    """The related objects `name` of `instance` as prefetch_related (or the service that just stored them) left them, or None."""
     cached = getattr(instance, "_prefetched_objects_cache", {}).get(name)
     return None if cached is None else cached._result_cache
 
@@ -139,7 +141,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     promised_ship_by = models.DateTimeField(null=True, blank=True)
     hold_reason = models.CharField(max_length=200, blank=True)
     cancel_reason = models.CharField(max_length=200, blank=True)
-    intake_fingerprint = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the order body as the partner sent it.")
+    intake_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the order body as the partner sent it."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -168,7 +172,13 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     # Transitions only set fields on self; services lock, save, write events and move stock.
 
-    @transition(field=status, source=S.RECEIVED, target=S.READY, conditions=[lines_resolved, no_blocking_exception_open], custom={"label": "Mark ready"})
+    @transition(
+        field=status,
+        source=S.RECEIVED,
+        target=S.READY,
+        conditions=[lines_resolved, no_blocking_exception_open],
+        custom={"label": "Mark ready"},
+    )
     def mark_ready(self) -> None:
         pass
 
@@ -176,19 +186,39 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def hold(self, reason: str = "") -> None:
         self.hold_reason = reason[:200]
 
-    @transition(field=status, source=S.ON_HOLD, target=S.READY, conditions=[lines_resolved, no_blocking_exception_open], custom={"label": "Release hold"})
+    @transition(
+        field=status,
+        source=S.ON_HOLD,
+        target=S.READY,
+        conditions=[lines_resolved, no_blocking_exception_open],
+        custom={"label": "Release hold"},
+    )
     def release_hold(self) -> None:
         self.hold_reason = ""
 
-    @transition(field=status, source=S.READY, target=S.ALLOCATED, conditions=[no_blocking_exception_open], custom={"label": "Allocate"})
+    @transition(
+        field=status, source=S.READY, target=S.ALLOCATED, conditions=[no_blocking_exception_open], custom={"label": "Allocate"}
+    )
     def allocate(self) -> None:
         pass
 
-    @transition(field=status, source=S.READY, target=S.AWAITING_APPROVAL, conditions=[no_blocking_exception_open], custom={"label": "Propose split"})
+    @transition(
+        field=status,
+        source=S.READY,
+        target=S.AWAITING_APPROVAL,
+        conditions=[no_blocking_exception_open],
+        custom={"label": "Propose split"},
+    )
     def propose_split(self) -> None:
         pass
 
-    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.ALLOCATED, conditions=[no_blocking_exception_open], custom={"label": "Approve split"})
+    @transition(
+        field=status,
+        source=S.AWAITING_APPROVAL,
+        target=S.ALLOCATED,
+        conditions=[no_blocking_exception_open],
+        custom={"label": "Approve split"},
+    )
     def approve_split(self) -> None:
         pass
 
@@ -200,7 +230,13 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def backorder(self) -> None:
         pass
 
-    @transition(field=status, source=S.BACKORDERED, target=S.READY, conditions=[no_blocking_exception_open], custom={"label": "Retry allocation"})
+    @transition(
+        field=status,
+        source=S.BACKORDERED,
+        target=S.READY,
+        conditions=[no_blocking_exception_open],
+        custom={"label": "Retry allocation"},
+    )
     def retry_allocation(self) -> None:
         pass
 
@@ -208,11 +244,19 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def replan(self) -> None:
         """The proposed plan no longer holds (its stock is gone); plan again."""
 
-    @transition(field=status, source=[S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL], target=S.READY, custom={"label": "Reallocate"})
+    @transition(
+        field=status, source=[S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL], target=S.READY, custom={"label": "Reallocate"}
+    )
     def reallocate(self) -> None:
         """Give back what is planned and allocate afresh, e.g. to a location a person chose."""
 
-    @transition(field=status, source=S.ALLOCATED, target=S.RELEASED, conditions=[no_blocking_exception_open], custom={"label": "Release to warehouse"})
+    @transition(
+        field=status,
+        source=S.ALLOCATED,
+        target=S.RELEASED,
+        conditions=[no_blocking_exception_open],
+        custom={"label": "Release to warehouse"},
+    )
     def release(self) -> None:
         pass
 
@@ -228,7 +272,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def deliver(self) -> None:
         pass
 
-    @transition(field=status, source=CANCELLABLE, target=S.CANCELLED, conditions=[nothing_picked], custom={"label": "Cancel order"})
+    @transition(
+        field=status, source=CANCELLABLE, target=S.CANCELLED, conditions=[nothing_picked], custom={"label": "Cancel order"}
+    )
     def cancel(self, reason: str = "") -> None:
         self.cancel_reason = reason[:200]
 
@@ -236,7 +282,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
 class OrderLine(models.Model):
     """One ordered item. Allocated, shipped and cancelled count base units."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)  # (order, line_number) is unique
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )  # (order, line_number) is unique
     line_number = models.PositiveIntegerField()
     sku_code = models.CharField(max_length=64, help_text="The SKU as the partner sent it.")
     sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines")
@@ -332,7 +380,9 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
 
 class ShipmentLine(models.Model):
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines", db_index=False)  # (shipment, order_line) is unique
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )  # (shipment, order_line) is unique
     order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="shipment_lines")
     quantity = models.PositiveIntegerField(help_text="Base units.")
 
@@ -342,6 +392,9 @@ class ShipmentLine(models.Model):
             models.UniqueConstraint(fields=["shipment", "order_line"], name="shipment_line_unique"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="shipment_line_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of line {self.order_line_id} on shipment {self.shipment_id}"
 
 
 class OrderEvent(models.Model):
@@ -404,7 +457,9 @@ class RoutingRule(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(max_shipments__gte=1), name="routing_rule_max_shipments_positive"),
             models.CheckConstraint(
-                condition=Q(min_order_value__isnull=True) | Q(max_order_value__isnull=True) | Q(min_order_value__lte=F("max_order_value")),
+                condition=Q(min_order_value__isnull=True)
+                | Q(max_order_value__isnull=True)
+                | Q(min_order_value__lte=F("max_order_value")),
                 name="routing_rule_value_range_ordered",
             ),
         ]

@@ -50,7 +50,11 @@ def shipment_promise(shipment: Shipment, order: Order, today: date | None = None
     """When a planned shipment would leave (the site's handling days) and arrive (domestic or cross-border transit)."""
     today = today or timezone.localdate()
     ships_by = add_working_days(today, shipment.location.handling_days)
-    transit = TRANSIT_DAYS_DOMESTIC if shipment.location.country.upper() == (order.ship_country or "").upper() else TRANSIT_DAYS_INTERNATIONAL
+    transit = (
+        TRANSIT_DAYS_DOMESTIC
+        if shipment.location.country.upper() == (order.ship_country or "").upper()
+        else TRANSIT_DAYS_INTERNATIONAL
+    )
     return Promise(ships_by, add_working_days(ships_by, transit))
 
 
@@ -59,9 +63,15 @@ def order_get(pk: int) -> Order:
         Order.objects.select_related("partner")
         .prefetch_related(
             "lines__sku",
-            Prefetch("shipments", queryset=Shipment.objects.select_related("location").prefetch_related("lines__order_line").order_by("pk")),
+            Prefetch(
+                "shipments",
+                queryset=Shipment.objects.select_related("location").prefetch_related("lines__order_line").order_by("pk"),
+            ),
             Prefetch("routing_decisions", queryset=RoutingDecision.objects.order_by("-at", "-id")),
-            Prefetch("exceptions", queryset=FulfillmentException.objects.select_related("type", "owner", "queue").order_by("-created_at")),
+            Prefetch(
+                "exceptions",
+                queryset=FulfillmentException.objects.select_related("type", "owner", "queue").order_by("-created_at"),
+            ),
         )
         .get(pk=pk)
     )
@@ -76,12 +86,17 @@ def routing_explanation(decision: RoutingDecision) -> list[str]:
     sites = [shipment["location"] for shipment in decision.plan]
     outcome = {
         RoutingDecision.Outcome.SINGLE: f"{sites[0]} fills the whole order." if sites else "",
-        RoutingDecision.Outcome.SPLIT: f"No single location has everything, so it ships in {len(sites)} parts: {', '.join(sites)}.",
-        RoutingDecision.Outcome.SPLIT_PENDING: f"No single location has everything; a split over {', '.join(sites)} waits for customer service to approve it.",
+        RoutingDecision.Outcome.SPLIT: (
+            f"No single location has everything, so it ships in {len(sites)} parts: {', '.join(sites)}."
+        ),
+        RoutingDecision.Outcome.SPLIT_PENDING: (
+            f"No single location has everything; a split over {', '.join(sites)} waits for customer service to approve it."
+        ),
         RoutingDecision.Outcome.PARTIAL: f"The short quantity of a pick ships from {', '.join(sites)} instead.",
         RoutingDecision.Outcome.BACKORDER: (
             "Backordered: " + ", ".join(f"line {line} is short {units}" for line, units in decision.short.items()) + "."
-            if decision.short else "Backordered: the stock exists, but only in more shipments than the rule allows."
+            if decision.short
+            else "Backordered: the stock exists, but only in more shipments than the rule allows."
         ),
     }[decision.outcome]
     sentences.append(outcome)
@@ -107,15 +122,23 @@ def order_timeline(order: Order) -> list[TimelineEntry]:
     entries = chain(
         (
             TimelineEntry(
-                e.at, "order",
+                e.at,
+                "order",
                 f"{'Shipment ' + str(e.shipment_id) + ' ' if e.shipment_id else ''}{e.name.replace('_', ' ')}"
                 + (f": {e.from_status.replace('_', ' ')} → {e.to_status.replace('_', ' ')}" if e.from_status else ""),
-                e.actor, e.data.get("reason", "") if isinstance(e.data, dict) else "",
+                e.actor,
+                e.data.get("reason", "") if isinstance(e.data, dict) else "",
             )
             for e in order_events
         ),
         (
-            TimelineEntry(e.at, "exception", f"{e.exception.type.name}: {e.get_kind_display().lower()}" + (f" ({e.action})" if e.action else ""), e.actor, e.note)
+            TimelineEntry(
+                e.at,
+                "exception",
+                f"{e.exception.type.name}: {e.get_kind_display().lower()}" + (f" ({e.action})" if e.action else ""),
+                e.actor,
+                e.note,
+            )
             for e in exception_events
         ),
     )
@@ -129,13 +152,18 @@ def splits_awaiting_approval() -> QuerySet[Order]:
         .prefetch_related(
             Prefetch(
                 "shipments",
-                queryset=Shipment.objects.filter(status=ShipmentStatus.PLANNED).select_related("location").prefetch_related("lines__order_line").order_by("pk"),
+                queryset=Shipment.objects.filter(status=ShipmentStatus.PLANNED)
+                .select_related("location")
+                .prefetch_related("lines__order_line")
+                .order_by("pk"),
                 to_attr="planned_shipments",
             ),
             Prefetch("lines", to_attr="all_lines"),
             Prefetch(
                 "exceptions",
-                queryset=FulfillmentException.objects.filter(type__code="split_approval_required", status__in=OPEN_STATUSES).select_related("type"),
+                queryset=FulfillmentException.objects.filter(
+                    type__code="split_approval_required", status__in=OPEN_STATUSES
+                ).select_related("type"),
                 to_attr="split_exceptions",
             ),
         )

@@ -15,21 +15,57 @@ from .models import CANCELLABLE, CustomerTier, Order, OrderStatus, ServiceLevel,
 
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country")
 ORDER_EXAMPLE = {
-    "external_id": "1001", "placed_at": "2026-11-20T10:00:00Z", "currency": "USD", "service_level": "standard",
+    "external_id": "1001",
+    "placed_at": "2026-11-20T10:00:00Z",
+    "currency": "USD",
+    "service_level": "standard",
     "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "tier": "standard"},
-    "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "line2": "", "city": "Springfield", "region": "IL",
-                         "postal_code": "62701", "country": "US"},
+    "shipping_address": {
+        "name": "Ada Lovelace",
+        "line1": "1 Main St",
+        "line2": "",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62701",
+        "country": "US",
+    },
     "lines": [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}],
 }
 ORDER_ANSWER_EXAMPLE = {
-    "id": 17, "external_id": "1001", "status": "allocated", "priority": "P3", "service_level": "standard",
-    "customer": ORDER_EXAMPLE["customer"], "shipping_address": ORDER_EXAMPLE["shipping_address"], "currency": "USD",
-    "lines": [{"id": 31, "sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50",
-               "quantity_allocated": 2, "quantity_shipped": 0, "quantity_cancelled": 0}],
-    "shipments": [{"id": 9, "location": "WH-EAST", "status": "planned", "carrier": "", "tracking_number": "",
-                   "lines": [{"line": 31, "quantity": 2}]}],
-    "open_exceptions": [], "allowed_actions": ["cancel", "change_address"],
-    "created_at": "2026-11-20T10:00:01Z", "updated_at": "2026-11-20T10:00:01Z",
+    "id": 17,
+    "external_id": "1001",
+    "status": "allocated",
+    "priority": "P3",
+    "service_level": "standard",
+    "customer": ORDER_EXAMPLE["customer"],
+    "shipping_address": ORDER_EXAMPLE["shipping_address"],
+    "currency": "USD",
+    "lines": [
+        {
+            "id": 31,
+            "sku": "SKU-1",
+            "quantity": 2,
+            "uom": "each",
+            "unit_price": "12.50",
+            "quantity_allocated": 2,
+            "quantity_shipped": 0,
+            "quantity_cancelled": 0,
+        }
+    ],
+    "shipments": [
+        {
+            "id": 9,
+            "location": "WH-EAST",
+            "status": "planned",
+            "carrier": "",
+            "tracking_number": "",
+            "lines": [{"line": 31, "quantity": 2}],
+        }
+    ],
+    "open_exceptions": [],
+    "allowed_actions": ["cancel", "change_address"],
+    "created_at": "2026-11-20T10:00:01Z",
+    "updated_at": "2026-11-20T10:00:01Z",
 }
 
 
@@ -92,17 +128,25 @@ class LineInputSerializer(StrictSerializer):
 class OrderInputSerializer(StrictSerializer):
     external_id = serializers.CharField(max_length=100)
     placed_at = serializers.DateTimeField()
-    currency = serializers.RegexField(r"^[A-Za-z]{3}$", max_length=3, error_messages={"invalid": "Use a three-letter ISO currency code."})
+    currency = serializers.RegexField(
+        r"^[A-Za-z]{3}$", max_length=3, error_messages={"invalid": "Use a three-letter ISO currency code."}
+    )
     service_level = serializers.ChoiceField(choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
     customer = CustomerSerializer()
     shipping_address = AddressSerializer()
     lines = serializers.ListField(
-        child=LineInputSerializer(), min_length=1, max_length=settings.API_MAX_ORDER_LINES,
-        error_messages={"max_length": f"At most {settings.API_MAX_ORDER_LINES} lines per order.", "min_length": "At least one line."},
+        child=LineInputSerializer(),
+        min_length=1,
+        max_length=settings.API_MAX_ORDER_LINES,
+        error_messages={
+            "max_length": f"At most {settings.API_MAX_ORDER_LINES} lines per order.",
+            "min_length": "At least one line.",
+        },
     )
 
     def validate_lines(self, lines):
-        # The order's total is stored with 14 digits (12 before the point): say so about the lines, not a field the partner never sent.
+        # The order's total is stored with 14 digits (12 before the point):
+        # say so about the lines, not about a field the partner never sent.
         total = sum(line["quantity"] * line["unit_price"] for line in lines)
         if total >= ORDER_TOTAL_LIMIT:
             raise serializers.ValidationError(f"The order's total ({total:,.2f}) must stay below {ORDER_TOTAL_LIMIT:,}.")
@@ -197,7 +241,9 @@ class OrderSerializer(serializers.Serializer):
     lines = LineSerializer(many=True)
     shipments = ShipmentSerializer(many=True)
     open_exceptions = serializers.SerializerMethodField()
-    allowed_actions = serializers.SerializerMethodField(help_text="What you may ask for this order now: cancel, change_address (staff: within their role).")
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="What you may ask for this order now: cancel, change_address (staff: within their role)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -22,10 +22,10 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 from rest_framework.authtoken.models import Token
 
-from fulfillment.actors import Actor
-from fulfillment.errors import Conflict, InvalidInput
 from exceptions import services as exception_services
 from exceptions.models import OPEN_STATUSES, FulfillmentException
+from fulfillment.actors import Actor
+from fulfillment.errors import Conflict, InvalidInput
 from inventory.models import Sku, StockLevel
 from inventory.services import stock_pick, stock_release, stock_reserve_many, stock_ship
 
@@ -43,8 +43,8 @@ from .models import (
     Shipment,
     ShipmentLine,
     ShipmentStatus,
-    no_blocking_exception_open,
     forget_related,
+    no_blocking_exception_open,
     prefetched,
     remember_related,
 )
@@ -91,7 +91,9 @@ def _transition(obj: Order | Shipment, name: str, *, fields: Iterable[str] = (),
     try:
         obj.save(update_fields=["status", "updated_at", *fields])
     except ConcurrentTransition:
-        raise Conflict(OrderError.CONCURRENT_UPDATE, "Someone else changed this at the same moment; reload and try again.") from None
+        raise Conflict(
+            OrderError.CONCURRENT_UPDATE, "Someone else changed this at the same moment; reload and try again."
+        ) from None
     return from_status
 
 
@@ -102,18 +104,20 @@ def order_lock(order: Order | int) -> Order:
 
 
 def _shipments_locked(order: Order, statuses: Sequence[str]) -> list[Shipment]:
-    return list(
-        Shipment.objects.select_for_update().filter(order=order, status__in=statuses).order_by("pk")
-    )
+    return list(Shipment.objects.select_for_update().filter(order=order, status__in=statuses).order_by("pk"))
 
 
-def _run_order_transition(order: Order, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs) -> Order:
+def _run_order_transition(
+    order: Order, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs
+) -> Order:
     from_status = _transition(order, name, fields=fields, **kwargs)
     events.order_transitioned(order, name=name, from_status=from_status, actor=actor, data=data)
     return order
 
 
-def _run_shipment_transition(shipment: Shipment, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs) -> Shipment:
+def _run_shipment_transition(
+    shipment: Shipment, name: str, *, actor: Actor, fields: Iterable[str] = (), data: dict | None = None, **kwargs
+) -> Shipment:
     from_status = _transition(shipment, name, fields=fields, **kwargs)
     events.shipment_transitioned(shipment, name=name, from_status=from_status, actor=actor, data=data)
     return shipment
@@ -162,7 +166,9 @@ def _beyond_a_line(quantity: int, uom: str, sku: Sku | None, per_unit: int | Non
     """Why `quantity` `uom` of `sku` cannot be stored on a line (too many base units), or ""."""
     if not per_unit or quantity * per_unit <= BASE_QUANTITY_LIMIT:
         return ""
-    return f"{quantity:,} {uom} of {sku.code} is {quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+    return (
+        f"{quantity:,} {uom} of {sku.code} is {quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+    )
 
 
 def order_store(
@@ -189,10 +195,16 @@ def order_store(
     recorded as prefetched, so the services that follow read none of them again.
     """
     if not lines:
-        raise InvalidInput(OrderError.INVALID_ORDER, "An order needs at least one line.", fields={"lines": ["At least one line is required."]})
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, "An order needs at least one line.", fields={"lines": ["At least one line is required."]}
+        )
     for number, line in enumerate(lines, start=1):
         if not isinstance(line.quantity, int) or line.quantity <= 0:
-            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: quantity must be above zero.", fields={"lines": {number: ["Quantity must be above zero."]}})
+            raise InvalidInput(
+                OrderError.INVALID_ORDER,
+                f"Line {number}: quantity must be above zero.",
+                fields={"lines": {number: ["Quantity must be above zero."]}},
+            )
     order = Order(
         partner=partner,
         external_id=external_id,
@@ -232,11 +244,21 @@ def order_store(
         too_many = _beyond_a_line(line.quantity, line.uom, sku, per_unit)
         if too_many:
             # Keyed like the serializer's line errors (from 0), as the partner sent the lines.
-            raise InvalidInput(OrderError.INVALID_ORDER, f"Line {number}: {too_many}", fields={"lines": {str(number - 1): {"quantity": [too_many]}}})
+            raise InvalidInput(
+                OrderError.INVALID_ORDER,
+                f"Line {number}: {too_many}",
+                fields={"lines": {str(number - 1): {"quantity": [too_many]}}},
+            )
         rows.append(
             OrderLine(
-                order=order, line_number=number, sku_code=line.sku_code, sku=sku, quantity=line.quantity,
-                uom=line.uom, unit_price=line.unit_price, base_quantity=line.quantity * per_unit if per_unit else None,
+                order=order,
+                line_number=number,
+                sku_code=line.sku_code,
+                sku=sku,
+                quantity=line.quantity,
+                uom=line.uom,
+                unit_price=line.unit_price,
+                base_quantity=line.quantity * per_unit if per_unit else None,
             )
         )
     OrderLine.objects.bulk_create(rows)
@@ -303,7 +325,8 @@ def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int
     """
     stock_reserve_many(
         items=[(planned.location_id, lines[line_id].sku_id, quantity) for planned in plan for line_id, quantity in planned.lines],
-        actor=actor, reference=f"order:{order.pk}",
+        actor=actor,
+        reference=f"order:{order.pk}",
     )
     shipments, shipment_lines, allocated = [], [], defaultdict(int)
     for planned in plan:
@@ -317,7 +340,8 @@ def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int
         shipments.append(shipment)
     ShipmentLine.objects.bulk_create(shipment_lines)
     OrderLine.objects.filter(pk__in=allocated).update(
-        quantity_allocated=F("quantity_allocated") + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
+        quantity_allocated=F("quantity_allocated")
+        + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
     )
     # Everything is stored: keep the caller's loaded order in step (nothing above changed it if a reservation failed).
     for line_id, quantity in allocated.items():
@@ -328,7 +352,9 @@ def _reserve_plan(order: Order, plan: Sequence[PlannedShipment], lines: dict[int
 
 
 @transaction.atomic
-def order_allocate(*, order: Order, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None) -> Order:
+def order_allocate(
+    *, order: Order, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None
+) -> Order:
     """Reserve the plan's stock and create its planned shipments.
 
     The order becomes allocated, or awaiting approval when a split needs a
@@ -338,7 +364,9 @@ def order_allocate(*, order: Order, plan: Sequence[PlannedShipment], actor: Acto
     return order_allocate_locked(order_lock(order), plan=plan, actor=actor, requires_approval=requires_approval, data=data)
 
 
-def order_allocate_locked(order: Order, *, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None) -> Order:
+def order_allocate_locked(
+    order: Order, *, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None
+) -> Order:
     """order_allocate for an order the caller holds locked (or has just stored) in its transaction."""
     name = "propose_split" if requires_approval else "allocate"
     if not can_proceed(getattr(order, name), check_conditions=False):
@@ -379,7 +407,8 @@ def _lock_stock_of(shipments: Sequence[Shipment], *, line: OrderLine | None = No
         return
     drawn = ShipmentLine.objects.filter(
         shipment__in=[shipment.pk for shipment in shipments],
-        shipment__location_id=OuterRef("location_id"), order_line__sku_id=OuterRef("sku_id"),
+        shipment__location_id=OuterRef("location_id"),
+        order_line__sku_id=OuterRef("sku_id"),
     )
     if line is not None:
         drawn = drawn.filter(order_line=line)
@@ -395,7 +424,9 @@ def reserved_for(shipment: Shipment, line: ShipmentLine) -> int:
     # No ordering: StockLevel's default one joins location and SKU, and FOR UPDATE would lock their rows too.
     level = (
         StockLevel.objects.select_for_update(of=("self",))
-        .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id).order_by("pk").first()
+        .filter(location_id=shipment.location_id, sku_id=line.order_line.sku_id)
+        .order_by("pk")
+        .first()
     )
     return min(line.quantity, (level.reserved - level.picked) if level else 0)
 
@@ -409,8 +440,12 @@ def _release_backed(shipment: Shipment, line: ShipmentLine, *, actor: Actor, rea
     backed = reserved_for(shipment, line)
     if backed > 0:
         stock_release(
-            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=backed,
-            actor=actor, reference=f"order:{shipment.order_id}", reason=reason,
+            location_id=shipment.location_id,
+            sku_id=line.order_line.sku_id,
+            quantity=backed,
+            actor=actor,
+            reference=f"order:{shipment.order_id}",
+            reason=reason,
         )
     return backed
 
@@ -472,18 +507,25 @@ def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, act
     order = order_lock(order)
     line = OrderLine.objects.select_for_update(of=("self",)).select_related("sku").filter(pk=line.pk, order=order).first()
     if line is None or line.sku is None:
-        raise InvalidInput(OrderError.INVALID_ORDER, "Choose a line with a known SKU.", fields={"line": ["Not a line with a known SKU."]})
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, "Choose a line with a known SKU.", fields={"line": ["Not a line with a known SKU."]}
+        )
     if line.quantity_allocated or line.quantity_shipped or line.cancelled:
-        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already allocated, shipped or cancelled; release it first.")
+        raise Conflict(
+            OrderError.ILLEGAL_TRANSITION,
+            f"Line {line.line_number} is already allocated, shipped or cancelled; release it first.",
+        )
     if not line.sku.substitutes.filter(pk=substitute.pk).exists():
         raise InvalidInput(
-            OrderError.INVALID_ORDER, f"{substitute.code} is not a configured substitute for {line.sku.code}.",
+            OrderError.INVALID_ORDER,
+            f"{substitute.code} is not a configured substitute for {line.sku.code}.",
             fields={"substitute": ["Not a configured substitute."]},
         )
     per_unit = substitute.base_units_per(line.uom)
     if per_unit is None:
         raise InvalidInput(
-            OrderError.INVALID_ORDER, f"{substitute.code} has no '{line.uom}' unit to convert {line.quantity} {line.uom} into.",
+            OrderError.INVALID_ORDER,
+            f"{substitute.code} has no '{line.uom}' unit to convert {line.quantity} {line.uom} into.",
             fields={"substitute": ["Unit not convertible."]},
         )
     too_many = _beyond_a_line(line.quantity, line.uom, substitute, per_unit)
@@ -493,7 +535,9 @@ def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, act
     line.sku, line.sku_code, line.base_quantity = substitute, substitute.code, line.quantity * per_unit
     line.save(update_fields=["sku", "sku_code", "base_quantity"])
     _order_action_event(
-        order, "substitute_sku", actor=actor,
+        order,
+        "substitute_sku",
+        actor=actor,
         data={"line": line.line_number, "before": before, "after": {"sku": substitute.code, "base_quantity": line.base_quantity}},
     )
     return order
@@ -522,8 +566,11 @@ def _release_to_warehouse(order: Order, shipments: Iterable[Shipment], *, actor:
     for shipment in shipments:
         _run_shipment_transition(shipment, "release", actor=actor)
         released.append(
-            {"shipment": shipment.pk, "location": shipment.location_id,
-             "lines": [{"line": line.order_line_id, "quantity": line.quantity} for line in shipment.lines.all()]}
+            {
+                "shipment": shipment.pk,
+                "location": shipment.location_id,
+                "lines": [{"line": line.order_line_id, "quantity": line.quantity} for line in shipment.lines.all()],
+            }
         )
     events.order_sent(order, name="release_to_wms", actor=actor, data={"shipments": released})
 
@@ -537,7 +584,8 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
     shipments = _shipments_locked(order, [ShipmentStatus.PLANNED, ShipmentStatus.RELEASED])
     at_the_warehouse = [
         {"shipment": shipment.pk, "location": shipment.location_id, "cancelled": True}
-        for shipment in shipments if shipment.status == ShipmentStatus.RELEASED
+        for shipment in shipments
+        if shipment.status == ShipmentStatus.RELEASED
     ]
     _lock_stock_of(shipments)
     for shipment in shipments:
@@ -550,7 +598,10 @@ def order_cancel(*, order: Order, reason: str, actor: Actor, operator_minutes: i
     open_exceptions = FulfillmentException.objects.filter(order=order, status__in=OPEN_STATUSES).order_by("pk")
     for number, exception in enumerate(open_exceptions):
         exception_services.exception_resolve(
-            exception=exception, note=f"Order cancelled: {reason}", action="cancel_order", actor=actor,
+            exception=exception,
+            note=f"Order cancelled: {reason}",
+            action="cancel_order",
+            actor=actor,
             operator_minutes=operator_minutes if number == 0 else 0,
         )
     return order
@@ -572,14 +623,21 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
     order = order_lock(order)
     line = OrderLine.objects.select_for_update().filter(pk=line.pk, order=order).first()
     if line is None:
-        raise InvalidInput(OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]})
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]}
+        )
     if line.cancelled:
         raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already cancelled.")
     if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
         raise IllegalTransition(order, "cancel", "its lines can no longer change.")
     shipments = _shipments_locked(order, Shipment.ACTIVE)
-    if any(sh.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) and sh.lines.filter(order_line=line).exists() for sh in shipments):
-        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first.")
+    if any(
+        sh.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) and sh.lines.filter(order_line=line).exists()
+        for sh in shipments
+    ):
+        raise Conflict(
+            OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} is already picked; the warehouse must put it away first."
+        )
     released, at_the_warehouse = 0, []
     _lock_stock_of(shipments, line=line)
     for shipment in shipments:
@@ -593,11 +651,18 @@ def order_line_cancel(*, order: Order, line: OrderLine, reason: str, actor: Acto
         if emptied:
             _run_shipment_transition(shipment, "cancel", actor=actor, data={"reason": f"line {line.line_number} cancelled"})
         if told and dropped:
-            at_the_warehouse.append({"shipment": shipment.pk, "location": shipment.location_id, "cancelled": emptied, "lines": dropped})
+            at_the_warehouse.append(
+                {"shipment": shipment.pk, "location": shipment.location_id, "cancelled": emptied, "lines": dropped}
+            )
     _tell_warehouse_of_cancellation(order, at_the_warehouse, actor=actor, reason=reason)
     cancelled_units = (line.base_quantity - line.quantity_shipped) if line.base_quantity is not None else 0
     OrderLine.objects.filter(pk=line.pk).update(quantity_allocated=0, quantity_cancelled=cancelled_units, cancelled=True)
-    _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released})
+    _order_action_event(
+        order,
+        "cancel_line",
+        actor=actor,
+        data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "released": released},
+    )
     return _after_a_line_cancelled(order, actor=actor, reason=reason, what=f"line {line.line_number} cancelled")
 
 
@@ -619,18 +684,37 @@ def order_line_cancel_owed(*, order: Order, line: OrderLine, reason: str, actor:
     order = order_lock(order)
     line = OrderLine.objects.select_for_update().filter(pk=line.pk, order=order).first()
     if line is None:
-        raise InvalidInput(OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]})
+        raise InvalidInput(
+            OrderError.INVALID_ORDER, "That line is not part of this order.", fields={"line": ["Not a line of this order."]}
+        )
     if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
         raise IllegalTransition(order, "cancel", "its lines can no longer change.")
     owed = line.quantity_open if not line.cancelled else 0
     if owed <= 0:
-        raise Conflict(OrderError.ILLEGAL_TRANSITION, f"Line {line.line_number} owes nothing: its units are on a shipment, shipped or cancelled.")
-    OrderLine.objects.filter(pk=line.pk).update(quantity_cancelled=F("quantity_cancelled") + owed, cancelled=line.quantity_allocated == 0)
-    _order_action_event(order, "cancel_line", actor=actor, data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "owed_units": owed})
+        raise Conflict(
+            OrderError.ILLEGAL_TRANSITION,
+            f"Line {line.line_number} owes nothing: its units are on a shipment, shipped or cancelled.",
+        )
+    OrderLine.objects.filter(pk=line.pk).update(
+        quantity_cancelled=F("quantity_cancelled") + owed, cancelled=line.quantity_allocated == 0
+    )
+    _order_action_event(
+        order,
+        "cancel_line",
+        actor=actor,
+        data={"line": line.line_number, "sku": line.sku_code, "reason": reason, "owed_units": owed},
+    )
     return _after_a_line_cancelled(order, actor=actor, reason=reason, what=f"line {line.line_number}'s owed units cancelled")
 
 
-EDITABLE_ADDRESS = [OrderStatus.RECEIVED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL, OrderStatus.BACKORDERED]
+EDITABLE_ADDRESS = [
+    OrderStatus.RECEIVED,
+    OrderStatus.READY,
+    OrderStatus.ON_HOLD,
+    OrderStatus.ALLOCATED,
+    OrderStatus.AWAITING_APPROVAL,
+    OrderStatus.BACKORDERED,
+]
 
 
 # Statuses in which an order holds a plan (or a backorder) made for the address it had.
@@ -653,7 +737,9 @@ class AddressChange:
 
 
 def _address_change(order: Order, *, status_before: str, before: dict, after: dict) -> AddressChange:
-    outdated = order.status == status_before and status_before in PLANNED_FOR_ITS_ADDRESS and _destination(before) != _destination(after)
+    outdated = (
+        order.status == status_before and status_before in PLANNED_FOR_ITS_ADDRESS and _destination(before) != _destination(after)
+    )
     return AddressChange(order, applied=True, plan_outdated=outdated)
 
 
@@ -668,7 +754,8 @@ def order_correct_address(*, order: Order, address: Address, actor: Actor) -> Ad
     )
     if problems:
         raise InvalidInput(
-            OrderError.INVALID_ADDRESS, " ".join(p.message for p in problems),
+            OrderError.INVALID_ADDRESS,
+            " ".join(p.message for p in problems),
             fields={p.field: [p.message] for p in problems},
         )
     before = {f: getattr(order, f"ship_{f}") for f in ("name", "line1", "line2", "city", "region", "postal_code", "country")}
@@ -696,16 +783,24 @@ def order_change_address(*, order: Order, changes: dict, actor: Actor) -> Addres
     order = order_lock(order)
     unknown = set(changes) - {"name", "line1", "line2", "city", "region", "postal_code", "country"}
     if unknown:
-        raise InvalidInput(OrderError.INVALID_ADDRESS, "Unknown address fields.", fields={f: ["Unknown field."] for f in sorted(unknown)})
+        raise InvalidInput(
+            OrderError.INVALID_ADDRESS, "Unknown address fields.", fields={f: ["Unknown field."] for f in sorted(unknown)}
+        )
     if order.status in AFTER_RELEASE:
         # Changes are partial: what the person must carry out is every field asked for so far, the latest value of each.
-        asked_before = FulfillmentException.objects.filter(
-            order=order, type__code="address_change_after_release", status__in=OPEN_STATUSES
-        ).values_list("detail__requested", flat=True).first()
+        asked_before = (
+            FulfillmentException.objects.filter(order=order, type__code="address_change_after_release", status__in=OPEN_STATUSES)
+            .values_list("detail__requested", flat=True)
+            .first()
+        )
         exception_services.exception_raise(
-            code="address_change_after_release", order=order, actor=actor, source_system="api",
+            code="address_change_after_release",
+            order=order,
+            actor=actor,
+            source_system="api",
             summary="The customer changed the shipping address after the order went to the warehouse",
-            detail={"requested": {**(asked_before or {}), **changes}}, dedupe_key=f"order:{order.pk}|address-change",
+            detail={"requested": {**(asked_before or {}), **changes}},
+            dedupe_key=f"order:{order.pk}|address-change",
         )
         _order_action_event(order, "address_change_requested", actor=actor, data={"requested": changes})
         return AddressChange(order, applied=False)
@@ -737,7 +832,11 @@ def close_corrected_address_exceptions(order: Order, *, actor: Actor, note: str,
 
 def address_problems_of(order: Order) -> list:
     return address_problems(
-        line1=order.ship_line1, city=order.ship_city, region=order.ship_region, postal_code=order.ship_postal_code, country=order.ship_country
+        line1=order.ship_line1,
+        city=order.ship_city,
+        region=order.ship_region,
+        postal_code=order.ship_postal_code,
+        country=order.ship_country,
     )
 
 
@@ -746,8 +845,13 @@ def raise_address_problems(order: Order, *, actor: Actor, source_system: str) ->
     problems = address_problems_of(order)
     for problem in problems:
         exception_services.exception_raise(
-            code="invalid_address", order=order, actor=actor, source_system=source_system, summary=problem.message,
-            detail={"field": problem.field}, dedupe_key=f"order:{order.pk}|address:{problem.field}",
+            code="invalid_address",
+            order=order,
+            actor=actor,
+            source_system=source_system,
+            summary=problem.message,
+            detail={"field": problem.field},
+            dedupe_key=f"order:{order.pk}|address:{problem.field}",
         )
     return len(problems)
 
@@ -760,7 +864,11 @@ def hold_for_blocking_exception(exception: FulfillmentException, actor: Actor) -
     order = order_lock(exception.order_id)
     if order.status in HOLDABLE:
         _run_order_transition(
-            order, "hold", actor=actor, fields=["hold_reason"], reason=HOLD_FOR_EXCEPTIONS,
+            order,
+            "hold",
+            actor=actor,
+            fields=["hold_reason"],
+            reason=HOLD_FOR_EXCEPTIONS,
             data={"exception": exception.pk, "type": exception.type.code},
         )
 
@@ -791,8 +899,12 @@ def _shipment_stock(shipment: Shipment, service, *, actor: Actor, source_system:
         _lock_stock_of([shipment])
     for line in lines:
         service(
-            location_id=shipment.location_id, sku_id=line.order_line.sku_id, quantity=line.quantity,
-            actor=actor, reference=f"shipment:{shipment.pk}", source_system=source_system,
+            location_id=shipment.location_id,
+            sku_id=line.order_line.sku_id,
+            quantity=line.quantity,
+            actor=actor,
+            reference=f"shipment:{shipment.pk}",
+            source_system=source_system,
         )
     return lines
 
@@ -822,29 +934,44 @@ def shipment_label_failed(*, shipment: Shipment, reason: str, actor: Actor, sour
         raise Conflict(
             OrderError.ILLEGAL_TRANSITION,
             f"Shipment {shipment.pk} is {shipment.get_status_display().lower()}; labels fail only between release and shipping.",
-            status=shipment.status, transition="label_failed",
+            status=shipment.status,
+            transition="label_failed",
         )
     exception_services.exception_raise(
-        code="label_failure", order=order, shipment=shipment, actor=actor, source_system=source_system,
-        summary=f"Label failed at {shipment.location.code}: {reason}"[:300], detail={"reason": reason},
+        code="label_failure",
+        order=order,
+        shipment=shipment,
+        actor=actor,
+        source_system=source_system,
+        summary=f"Label failed at {shipment.location.code}: {reason}"[:300],
+        detail={"reason": reason},
     )
     return shipment
 
 
 @transaction.atomic
-def shipment_ship(*, shipment: Shipment, carrier: str, tracking_number: str, actor: Actor, source_system: str = "portal") -> Shipment:
+def shipment_ship(
+    *, shipment: Shipment, carrier: str, tracking_number: str, actor: Actor, source_system: str = "portal"
+) -> Shipment:
     """The shipment left the building; the order is shipped once nothing is left open."""
     order, shipment = shipment_lock(shipment)
     _run_shipment_transition(
-        shipment, "ship", actor=actor, fields=["carrier", "tracking_number", "shipped_at"],
+        shipment,
+        "ship",
+        actor=actor,
+        fields=["carrier", "tracking_number", "shipped_at"],
         data={"carrier": carrier, "tracking_number": tracking_number},
-        carrier=carrier, tracking_number=tracking_number, shipped_at=timezone.now(),
+        carrier=carrier,
+        tracking_number=tracking_number,
+        shipped_at=timezone.now(),
     )
     for line in _shipment_stock(shipment, stock_ship, actor=actor, source_system=source_system):
         OrderLine.objects.filter(pk=line.order_line_id).update(
             quantity_allocated=F("quantity_allocated") - line.quantity, quantity_shipped=F("quantity_shipped") + line.quantity
         )
-    _run_order_transition(order, "ship" if _nothing_left_to_ship(order) else "ship_part", actor=actor, data={"shipment": shipment.pk})
+    _run_order_transition(
+        order, "ship" if _nothing_left_to_ship(order) else "ship_part", actor=actor, data={"shipment": shipment.pk}
+    )
     return shipment
 
 
@@ -886,7 +1013,9 @@ def shipment_deliver(*, shipment: Shipment, actor: Actor) -> Shipment:
 def partner_ensure(*, code: str, name: str, kind: str = Partner.Kind.STOREFRONT) -> tuple[Partner, str, bool]:
     """Create the partner and its API user, or return the existing one; gives (partner, API token, created)."""
     if kind not in Partner.Kind.values:
-        raise InvalidInput(OrderError.UNKNOWN_PARTNER, f"Unknown partner kind {kind!r}; use one of {', '.join(Partner.Kind.values)}.")
+        raise InvalidInput(
+            OrderError.UNKNOWN_PARTNER, f"Unknown partner kind {kind!r}; use one of {', '.join(Partner.Kind.values)}."
+        )
     partner = Partner.objects.select_for_update().filter(code=code).first()
     created = partner is None
     if created:

@@ -28,14 +28,18 @@ def order_detail(request, pk: int):
     except Order.DoesNotExist:
         raise Http404("No such order.") from None
     decisions = [(decision, selectors.routing_explanation(decision)) for decision in order.routing_decisions.all()]
-    return render(request, "orders/detail.html", {
-        "order": order,
-        "lines": order.lines.all(),
-        "shipments": order.shipments.all(),
-        "decisions": decisions,
-        "exceptions": order.exceptions.all(),
-        "timeline": selectors.order_timeline(order),
-    })
+    return render(
+        request,
+        "orders/detail.html",
+        {
+            "order": order,
+            "lines": order.lines.all(),
+            "shipments": order.shipments.all(),
+            "decisions": decisions,
+            "exceptions": order.exceptions.all(),
+            "timeline": selectors.order_timeline(order),
+        },
+    )
 
 
 def _approval_row(order: Order, user, *, message: str = "", error: str = "", failed: str = "", data=None) -> dict:
@@ -80,7 +84,9 @@ def split_approval_action(request, exception_id: int, code: str):
     except DomainError as error:
         order = selectors.splits_awaiting_approval().filter(pk=order_id).first()
         if order is None:
-            return render(request, "orders/approvals.html#notice", {"message": error.message, "error": True}, status=error.http_status)
+            return render(
+                request, "orders/approvals.html#notice", {"message": error.message, "error": True}, status=error.http_status
+            )
         context = _approval_row(order, request.user, error=error.message, failed=code, data=request.POST)
         return render(request, "orders/approvals.html#row", context, status=error.http_status)
     order = selectors.splits_awaiting_approval().filter(pk=order_id).first()

@@ -39,3 +39,20 @@ def ops_admin(db):
     from tests.factories import user_with_role
 
     return user_with_role("ops", Role.OPS_ADMIN, "escalations")
+
+
+@pytest.fixture
+def network(db):
+    """Three sites, two SKUs, and a rule that asks customer service before it splits."""
+    from orders.models import RoutingRule
+    from tests.factories import LocationFactory, SkuFactory, stock
+
+    a, b, c = LocationFactory(code="A"), LocationFactory(code="B"), LocationFactory(code="C")
+    x, y = SkuFactory(code="X"), SkuFactory(code="Y")
+    stock(a, x, 5)
+    stock(b, y, 5)
+    stock(c, y, 5)
+    rule = RoutingRule.objects.create(name="Ask before splitting", priority=1, split_requires_approval=True, max_shipments=2)
+    for rank, site in enumerate((a, b, c), start=1):
+        rule.ranked_locations.create(location=site, rank=rank)
+    return {"a": a, "b": b, "c": c, "x": x, "y": y}

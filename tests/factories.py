@@ -64,7 +64,9 @@ def stock(location: Location, sku: Sku, quantity: int) -> None:
 _external_ids = iter(range(1, 10**9))
 
 
-def make_order(*, partner: Partner | None = None, lines: list[tuple[Sku, int]] | None = None, country: str = "US", **kwargs) -> Order:
+def make_order(
+    *, partner: Partner | None = None, lines: list[tuple[Sku, int]] | None = None, country: str = "US", **kwargs
+) -> Order:
     partner = partner or PartnerFactory()
     if lines is None:
         lines = [(SkuFactory(), 2)]
@@ -74,7 +76,9 @@ def make_order(*, partner: Partner | None = None, lines: list[tuple[Sku, int]] |
         placed_at=timezone.now(),
         customer_name="Ada Lovelace",
         customer_email="ada@example.com",
-        address=order_services.Address(name="Ada Lovelace", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country=country),
+        address=order_services.Address(
+            name="Ada Lovelace", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country=country
+        ),
         lines=[order_services.LineInput(sku.code, qty, "each", Decimal("12.50")) for sku, qty in lines],
         actor=TEST_ACTOR,
         **kwargs,
@@ -89,7 +93,7 @@ def split_plan(order: Order, locations: list[Location]) -> list[order_services.P
     """Line i ships from locations[i]."""
     return [
         order_services.PlannedShipment(location.pk, ((line.pk, line.quantity_open),))
-        for line, location in zip(order.lines.order_by("line_number"), locations)
+        for line, location in zip(order.lines.order_by("line_number"), locations, strict=True)
     ]
 
 
@@ -150,3 +154,15 @@ def raise_on_order(code: str, order=None, **kwargs):
 
     order = order or make_order()
     return exception_raise(code=code, summary=f"{code} on {order.external_id}", order=order, actor=TEST_ACTOR, **kwargs)
+
+
+def proposed_split(network: dict):
+    """An order routed into a split proposal on the `network` fixture, with its split_approval_required exception."""
+    from exceptions.models import FulfillmentException
+    from orders.allocation import order_route
+
+    order = order_services.order_mark_ready(order=make_order(lines=[(network["x"], 2), (network["y"], 3)]), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_APPROVAL
+    return order, FulfillmentException.objects.get(order=order, type__code="split_approval_required")

@@ -28,5 +28,8 @@ def sla_badge(exception, now=None):
     minutes = int(abs((exception.due_at - now).total_seconds()) // 60)
     text = f"{_duration(minutes)} overdue" if state == "breached" else f"due in {_duration(minutes)}"
     return format_html(
-        '<span class="badge sla-{}" title="Due {}">{}</span>', state, timezone.localtime(exception.due_at).strftime("%d %b %H:%M"), text
+        '<span class="badge sla-{}" title="Due {}">{}</span>',
+        state,
+        timezone.localtime(exception.due_at).strftime("%d %b %H:%M"),
+        text,
     )

@@ -7,10 +7,20 @@ from orders.services import partner_ensure
 from tests.factories import LocationFactory, SkuFactory, stock
 
 ORDER_BODY = {
-    "external_id": "1001", "placed_at": "2026-11-20T10:00:00Z", "currency": "USD", "service_level": "standard",
+    "external_id": "1001",
+    "placed_at": "2026-11-20T10:00:00Z",
+    "currency": "USD",
+    "service_level": "standard",
     "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "tier": "standard"},
-    "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "line2": "", "city": "Springfield", "region": "IL",
-                         "postal_code": "62701", "country": "US"},
+    "shipping_address": {
+        "name": "Ada Lovelace",
+        "line1": "1 Main St",
+        "line2": "",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62701",
+        "country": "US",
+    },
     "lines": [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}],
 }
 

@@ -76,7 +76,9 @@ def test_cancelling_the_owed_units_while_the_rest_is_on_its_way_makes_the_order_
 def test_a_short_pick_after_a_stock_count_writes_off_only_what_the_count_left_reserved(acme, catalogue, counted):
     order = released(acme)  # 2 units of SKU-1 reserved at WH-EAST
     # The WMS owns physical counts: it finds `counted` units on the shelf, and the reservation shrinks with it.
-    stock_count_correction(location_id=catalogue["east"].pk, sku_id=catalogue["SKU-1"].pk, counted=counted, actor=TEST_ACTOR, source_system="wms")
+    stock_count_correction(
+        location_id=catalogue["east"].pk, sku_id=catalogue["SKU-1"].pk, counted=counted, actor=TEST_ACTOR, source_system="wms"
+    )
 
     response = event(acme, order, "short_picked", lines=[{"line": order["lines"][0]["id"], "picked": counted}])
 
@@ -94,7 +96,9 @@ def test_updated_after_finds_an_order_whose_shipment_moved_or_exception_opened(a
 
     assert event(acme, order, "picked").status_code == 200  # changes the shipment, not the order row
     before_change = timezone.now()
-    changed = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json")  # 202: an exception opens
+    changed = acme.patch(
+        f"{ORDERS}{order['id']}/shipping-address/", {"line1": "9 Elm St"}, format="json"
+    )  # 202: an exception opens
 
     assert changed.status_code == 202
     assert [o["id"] for o in acme.get(ORDERS, {"updated_after": before_pick.isoformat()}).json()["results"]] == [order["id"]]

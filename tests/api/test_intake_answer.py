@@ -23,7 +23,10 @@ def submitted_then_read(client, body: dict) -> tuple[dict, dict]:
     ("changes", "status"),
     [
         ({}, "allocated"),
-        ({"lines": [{"sku": f"SKU-{1 + n % 3}", "quantity": 1, "uom": "each", "unit_price": "12.50"} for n in range(50)]}, "allocated"),
+        (
+            {"lines": [{"sku": f"SKU-{1 + n % 3}", "quantity": 1, "uom": "each", "unit_price": "12.50"} for n in range(50)]},
+            "allocated",
+        ),
         ({"lines": [{"sku": "SKU-3", "quantity": 1000, "uom": "each", "unit_price": "12.50"}]}, "backordered"),
         ({"service_level": "same_day"}, "released"),
         ({"lines": [{"sku": "NOT-IN-CATALOGUE", "quantity": 1, "uom": "each", "unit_price": "12.50"}]}, "on_hold"),
@@ -39,9 +42,13 @@ def test_the_answer_is_the_order_as_stored(acme, catalogue, changes, status):
 
 @pytest.mark.parametrize("requires_approval", [False, True], ids=["split", "split-awaiting-approval"])
 def test_the_answer_of_a_split_is_the_order_as_stored(acme, catalogue, requires_approval):
-    RoutingRule.objects.create(name="Split freely", priority=1, allow_split=True, max_shipments=2, split_requires_approval=requires_approval)
+    RoutingRule.objects.create(
+        name="Split freely", priority=1, allow_split=True, max_shipments=2, split_requires_approval=requires_approval
+    )
     # 103 of SKU-2: WH-EAST has 100, WH-WEST 5.
-    created, read = submitted_then_read(acme, order_body(lines=[{"sku": "SKU-2", "quantity": 103, "uom": "each", "unit_price": "12.50"}]))
+    created, read = submitted_then_read(
+        acme, order_body(lines=[{"sku": "SKU-2", "quantity": 103, "uom": "each", "unit_price": "12.50"}])
+    )
     assert created["status"] == ("awaiting_approval" if requires_approval else "allocated")
     assert sorted(s["location"] for s in created["shipments"]) == ["WH-EAST", "WH-WEST"]
     assert created == read
@@ -49,7 +56,9 @@ def test_the_answer_of_a_split_is_the_order_as_stored(acme, catalogue, requires_
 
 def test_a_clean_order_history_reads_created_ready_allocated_in_that_order(acme, catalogue):
     created, _ = submitted_then_read(acme, order_body())
-    history = list(OrderEvent.objects.filter(order_id=created["id"]).order_by("at", "id").values_list("name", "from_status", "to_status"))
+    history = list(
+        OrderEvent.objects.filter(order_id=created["id"]).order_by("at", "id").values_list("name", "from_status", "to_status")
+    )
     assert history == [("created", "", "received"), ("mark_ready", "received", "ready"), ("allocate", "ready", "allocated")]
     by_id = list(OrderEvent.objects.filter(order_id=created["id"]).order_by("id").values_list("name", flat=True))
     assert by_id == [name for name, _, _ in history]

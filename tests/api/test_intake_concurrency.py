@@ -36,7 +36,9 @@ def test_twenty_parallel_requests_with_one_key_create_exactly_one_order(live_ser
     token = Token.objects.get(user=client.partner.api_user).key
     answers = []
 
-    assert run_together(20, lambda _: answers.append(post(f"{live_server.url}{ORDERS}", token, order_body(), key="same-key"))) == []
+    assert (
+        run_together(20, lambda _: answers.append(post(f"{live_server.url}{ORDERS}", token, order_body(), key="same-key"))) == []
+    )
 
     assert Order.objects.count() == 1 and IdempotencyKey.objects.count() == 1
     order_id = Order.objects.get().pk
@@ -63,13 +65,22 @@ def test_parallel_requests_with_one_external_id_and_no_key_create_one_order(live
     assert Order.objects.count() == 1
     order_id = Order.objects.get().pk
     assert sorted(status for status, _, _ in answers) == [201] + [409] * 7
-    expected = {"code": "duplicate_order", "message": f"You already sent order 1001; it is order {order_id}.", "fields": {}, "order_id": order_id}
+    expected = {
+        "code": "duplicate_order",
+        "message": f"You already sent order 1001; it is order {order_id}.",
+        "fields": {},
+        "order_id": order_id,
+    }
     assert all(body["error"] == expected for status, body, _ in answers if status == 409)
 
 
 def intake_queries(client, lines: int, external_id: str) -> int:
     customer = {"name": "Ada Lovelace", "email": f"{external_id}@example.com", "tier": "standard"}  # not a suspected duplicate
-    body = order_body(external_id=external_id, customer=customer, lines=[{"sku": f"SKU-{1 + n % 3}", "quantity": 1, "uom": "each", "unit_price": "12.50"} for n in range(lines)])
+    body = order_body(
+        external_id=external_id,
+        customer=customer,
+        lines=[{"sku": f"SKU-{1 + n % 3}", "quantity": 1, "uom": "each", "unit_price": "12.50"} for n in range(lines)],
+    )
     with CaptureQueriesContext(connection) as captured:
         response = client.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{external_id}")
     assert response.status_code == 201 and response.json()["status"] == "allocated"
@@ -98,7 +109,11 @@ def test_a_partners_budget_holds_when_its_requests_arrive_together(live_server, 
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "5/min"})
     monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_030.0)
     throttle = PartnerRateThrottle()
-    cache.delete(throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{client.partner.pk}"}, throttle.timer()))
+    cache.delete(
+        throttle.window_key(
+            throttle.cache_format % {"scope": "partner", "ident": f"partner-{client.partner.pk}"}, throttle.timer()
+        )
+    )
     statuses = []
 
     def ask(_: int) -> None:

@@ -8,8 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions.models import OPEN_STATUSES, FulfillmentException
-from orders.models import IdempotencyKey, Order, OrderEvent, OrderStatus
 from orders.intake import idempotency_prune
+from orders.models import IdempotencyKey, Order, OrderEvent, OrderStatus
 
 from .conftest import ORDER_BODY, order_body
 
@@ -34,8 +34,16 @@ def test_a_clean_order_is_201_and_allocated_in_the_same_request(acme, catalogue)
     assert body["shipping_address"]["postal_code"] == "62701"
     line = body["lines"][0]
     assert (line["sku"], line["quantity"], line["unit_price"], line["quantity_allocated"]) == ("SKU-1", 2, "12.50", 2)
-    assert body["shipments"] == [{"id": body["shipments"][0]["id"], "location": "WH-EAST", "status": "planned", "carrier": "",
-                                  "tracking_number": "", "lines": [{"line": line["id"], "quantity": 2}]}]
+    assert body["shipments"] == [
+        {
+            "id": body["shipments"][0]["id"],
+            "location": "WH-EAST",
+            "status": "planned",
+            "carrier": "",
+            "tracking_number": "",
+            "lines": [{"line": line["id"], "quantity": 2}],
+        }
+    ]
     assert body["open_exceptions"] == []
     assert body["allowed_actions"] == ["cancel", "change_address"]
 
@@ -46,8 +54,22 @@ def test_a_clean_order_is_201_and_allocated_in_the_same_request(acme, catalogue)
         ({"lines": [{"sku": "NOPE-9", "quantity": 1, "uom": "each", "unit_price": "1.00"}]}, "unknown_sku"),
         ({"lines": [{"sku": "SKU-1", "quantity": 1, "uom": "pallet", "unit_price": "12.50"}]}, "uom_mismatch"),
         ({"lines": [{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "9.00"}]}, "pricing_mismatch"),
-        ({"shipping_address": {"line1": "1 Main St", "city": "Springfield", "region": "IL", "postal_code": "6270", "country": "US"}}, "invalid_address"),
-        ({"shipping_address": {"line1": "", "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"}}, "invalid_address"),
+        (
+            {
+                "shipping_address": {
+                    "line1": "1 Main St",
+                    "city": "Springfield",
+                    "region": "IL",
+                    "postal_code": "6270",
+                    "country": "US",
+                }
+            },
+            "invalid_address",
+        ),
+        (
+            {"shipping_address": {"line1": "", "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"}},
+            "invalid_address",
+        ),
     ],
 )
 def test_a_business_problem_is_accepted_held_and_explained(acme, catalogue, changes, code):
@@ -62,7 +84,10 @@ def test_a_business_problem_is_accepted_held_and_explained(acme, catalogue, chan
 
 def test_each_problem_opens_its_own_exception(acme, catalogue):
     body = order_body(
-        lines=[{"sku": "NOPE-1", "quantity": 1, "uom": "each", "unit_price": "1.00"}, {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1.00"}],
+        lines=[
+            {"sku": "NOPE-1", "quantity": 1, "uom": "each", "unit_price": "1.00"},
+            {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1.00"},
+        ],
         shipping_address={"line1": "", "city": "", "region": "IL", "postal_code": "ABC", "country": "US"},
     )
     response = acme.post(ORDERS, body, format="json")
@@ -72,7 +97,9 @@ def test_each_problem_opens_its_own_exception(acme, catalogue):
 
 
 def test_a_case_ordered_line_is_priced_per_case(acme, catalogue):
-    response = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "case", "unit_price": "150.00"}]), format="json")
+    response = acme.post(
+        ORDERS, order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "case", "unit_price": "150.00"}]), format="json"
+    )
     body = response.json()
     assert body["status"] == "allocated"
     assert body["lines"][0]["quantity_allocated"] == 12
@@ -109,7 +136,10 @@ def test_the_same_external_id_without_its_key_is_409_with_the_existing_id(acme, 
 
     assert same.status_code == 409
     assert error(same) == {
-        "code": "duplicate_order", "message": f"You already sent order 1001; it is order {first['id']}.", "fields": {}, "order_id": first["id"],
+        "code": "duplicate_order",
+        "message": f"You already sent order 1001; it is order {first['id']}.",
+        "fields": {},
+        "order_id": first["id"],
     }
     assert not FulfillmentException.objects.filter(type__code="duplicate_order").exists()
 
@@ -129,7 +159,9 @@ def test_a_409_duplicate_given_under_a_key_is_replayed_as_409(acme, catalogue):
 def test_a_resent_external_id_with_another_body_also_asks_a_person_to_look(acme, catalogue):
     first = acme.post(ORDERS, order_body(), format="json").json()
 
-    changed = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json")
+    changed = acme.post(
+        ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json"
+    )
 
     assert changed.status_code == 409 and error(changed)["order_id"] == first["id"]
     exception = FulfillmentException.objects.get(type__code="duplicate_order")
@@ -274,7 +306,9 @@ def test_cancelling_a_released_order_tells_the_warehouse_and_an_unreleased_one_d
 
     released = acme.post(ORDERS, order_body(external_id="R-1"), format="json").json()
     order_release(order=Order.objects.get(pk=released["id"]), actor=TEST_ACTOR)
-    allocated = acme.post(ORDERS, order_body(external_id="A-1", customer={"name": "B", "email": "b@example.com"}), format="json").json()
+    allocated = acme.post(
+        ORDERS, order_body(external_id="A-1", customer={"name": "B", "email": "b@example.com"}), format="json"
+    ).json()
 
     assert acme.post(f"{ORDERS}{released['id']}/cancel/").status_code == 200
     assert acme.post(f"{ORDERS}{allocated['id']}/cancel/").status_code == 200
@@ -289,17 +323,27 @@ def test_cancelling_a_line_of_a_released_order_tells_the_warehouse_which_units_t
     from orders.services import order_line_cancel, order_release
     from tests.factories import TEST_ACTOR
 
-    two_lines = [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}, {"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"}]
+    two_lines = [
+        {"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"},
+        {"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"},
+    ]
     order = acme.post(ORDERS, order_body(lines=two_lines), format="json").json()
     stored = order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
 
     order_line_cancel(order=stored, line=stored.lines.get(line_number=2), reason="discontinued", actor=TEST_ACTOR)
 
     message = OrderEvent.objects.get(kind=OrderEvent.Kind.OUTBOUND, name="cancel_to_wms")
-    assert message.data == {"reason": "discontinued", "shipments": [{
-        "shipment": order["shipments"][0]["id"], "location": catalogue["east"].pk, "cancelled": False,
-        "lines": [{"line": order["lines"][1]["id"], "quantity": 1}],
-    }]}
+    assert message.data == {
+        "reason": "discontinued",
+        "shipments": [
+            {
+                "shipment": order["shipments"][0]["id"],
+                "location": catalogue["east"].pk,
+                "cancelled": False,
+                "lines": [{"line": order["lines"][1]["id"], "quantity": 1}],
+            }
+        ],
+    }
 
 
 def test_address_change_before_release_is_revalidated(acme, catalogue):
@@ -347,7 +391,9 @@ def test_a_new_destination_is_planned_again_and_the_old_reservation_given_back(a
     assert reserved == {"WH-EAST": 0, "WH-TORONTO": 2}
     latest = RoutingDecision.objects.filter(order_id=order["id"]).latest("at")
     assert latest.plan[0]["location_id"] == toronto.pk
-    assert OrderEvent.objects.filter(order_id=order["id"], name="reallocate", data__reason="the shipping address moved to M5V 3L9 CA").exists()
+    assert OrderEvent.objects.filter(
+        order_id=order["id"], name="reallocate", data__reason="the shipping address moved to M5V 3L9 CA"
+    ).exists()
 
 
 def test_a_new_destination_no_site_ships_to_gives_the_stock_back_and_backorders(acme, catalogue):
@@ -372,7 +418,9 @@ def test_an_address_change_that_keeps_the_destination_keeps_the_plan(acme, catal
     _us_only_east_and_a_canadian_site(catalogue)
     order = acme.post(ORDERS, order_body(), format="json").json()
 
-    response = acme.patch(f"{ORDERS}{order['id']}/shipping-address/", {"line2": "Back door", "postal_code": " 62701 "}, format="json")
+    response = acme.patch(
+        f"{ORDERS}{order['id']}/shipping-address/", {"line2": "Back door", "postal_code": " 62701 "}, format="json"
+    )
 
     assert response.status_code == 200
     assert [s["id"] for s in response.json()["shipments"]] == [s["id"] for s in order["shipments"]]
@@ -409,7 +457,10 @@ def test_a_second_address_change_after_release_is_what_the_person_sees(acme, cat
 
     exception = FulfillmentException.objects.get(type__code="address_change_after_release")
     # Each change is partial: the person carries out every field asked for, at its latest value.
-    assert (exception.occurrences, exception.detail) == (2, {"requested": {"line1": "12 Oak Ave", "line2": "Apt 1", "postal_code": "62704"}})
+    assert (exception.occurrences, exception.detail) == (
+        2,
+        {"requested": {"line1": "12 Oak Ave", "line2": "Apt 1", "postal_code": "62704"}},
+    )
     client.force_login(service_agent)
     page = client.get(reverse("exception-detail", args=[exception.pk])).content.decode()
     assert "Details of the latest occurrence" in page and "12 Oak Ave" in page
@@ -465,7 +516,9 @@ def test_availability_does_not_promise_a_sku_the_intake_holds_as_unknown(acme, c
     sku.active = False
     sku.save(update_fields=["active"])
 
-    ordered = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    ordered = acme.post(
+        ORDERS, order_body(lines=[{"sku": "SKU-3", "quantity": 1, "uom": "each", "unit_price": "12.50"}]), format="json"
+    ).json()
     row = acme.get("/api/v1/inventory/availability/", {"sku": "SKU-3"}).json()["skus"][0]
 
     assert [e["code"] for e in ordered["open_exceptions"]] == ["unknown_sku"]
@@ -485,7 +538,9 @@ def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catal
     order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
 
     assert acme.post(events, {"type": "picked"}, format="json").json()["status"] == "picked"
-    assert acme.post(events, {"type": "label_failed", "reason": "Postal code unknown to carrier"}, format="json").status_code == 200
+    assert (
+        acme.post(events, {"type": "label_failed", "reason": "Postal code unknown to carrier"}, format="json").status_code == 200
+    )
     assert acme.post(events, {"type": "packed"}, format="json").json()["status"] == "packed"
     shipped = acme.post(events, {"type": "shipped", "carrier": "UPS", "tracking_number": "1Z1"}, format="json").json()
     assert (shipped["status"], shipped["carrier"], shipped["tracking_number"]) == ("shipped", "UPS", "1Z1")
@@ -503,17 +558,28 @@ def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
     from orders.services import order_release
     from tests.factories import TEST_ACTOR
 
-    order = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    order = acme.post(
+        ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json"
+    ).json()
     order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
     line = order["lines"][0]["id"]
 
-    response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": [{"line": line, "picked": 1}]}, format="json")
+    response = acme.post(
+        f"/api/v1/shipments/{order['shipments'][0]['id']}/events/",
+        {"type": "short_picked", "lines": [{"line": line, "picked": 1}]},
+        format="json",
+    )
 
     assert response.status_code == 200
     shipments = acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]
-    assert [(s["location"], s["status"], s["lines"][0]["quantity"]) for s in shipments] == [("WH-EAST", "picked", 1), ("WH-WEST", "released", 2)]
+    assert [(s["location"], s["status"], s["lines"][0]["quantity"]) for s in shipments] == [
+        ("WH-EAST", "picked", 1),
+        ("WH-WEST", "released", 2),
+    ]
     # The warehouse system hears of the remainder as it heard of the first shipment.
-    messages = OrderEvent.objects.filter(order_id=order["id"], kind=OrderEvent.Kind.OUTBOUND, name="release_to_wms").order_by("id")
+    messages = OrderEvent.objects.filter(order_id=order["id"], kind=OrderEvent.Kind.OUTBOUND, name="release_to_wms").order_by(
+        "id"
+    )
     assert [[s["shipment"] for s in m.data["shipments"]] for m in messages] == [[shipments[0]["id"]], [shipments[1]["id"]]]
     assert messages[1].data["shipments"][0]["lines"] == [{"line": line, "quantity": 2}]
 
@@ -552,8 +618,20 @@ def test_the_exceptions_order_filter_takes_only_an_order_id(acme, catalogue, val
 
 
 def test_exceptions_list_staff_see_all_partners_their_own(client, acme, globex, catalogue, ops_admin):
-    acme.post(ORDERS, order_body(external_id="A-1", lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
-    globex.post(ORDERS, order_body(external_id="G-1", customer={"name": "G", "email": "g@example.com"}, lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
+    acme.post(
+        ORDERS,
+        order_body(external_id="A-1", lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]),
+        format="json",
+    )
+    globex.post(
+        ORDERS,
+        order_body(
+            external_id="G-1",
+            customer={"name": "G", "email": "g@example.com"},
+            lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}],
+        ),
+        format="json",
+    )
     client.force_login(ops_admin)
 
     mine = acme.get("/api/v1/exceptions/").json()
@@ -568,18 +646,58 @@ def test_exceptions_list_staff_see_all_partners_their_own(client, acme, globex, 
 BAD = [
     ("malformed JSON", '{"external_id": "1", ', "parse_error", None),
     ("wrong types", json.dumps(order_body(placed_at="yesterday", lines="many")), "validation_error", {"placed_at", "lines"}),
-    ("zero quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 0, "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
-    ("negative quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": -2, "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
-    ("10,000 lines", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1"}] * 10_000)), "validation_error", {"lines"}),
+    (
+        "zero quantity",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 0, "uom": "each", "unit_price": "1"}])),
+        "validation_error",
+        {"lines"},
+    ),
+    (
+        "negative quantity",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": -2, "uom": "each", "unit_price": "1"}])),
+        "validation_error",
+        {"lines"},
+    ),
+    (
+        "10,000 lines",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1"}] * 10_000)),
+        "validation_error",
+        {"lines"},
+    ),
     ("unknown field", json.dumps(order_body(gift_wrap=True)), "validation_error", {"gift_wrap"}),
     ("unknown nested field", json.dumps(order_body(customer={"name": "A", "vip": True})), "validation_error", {"customer"}),
-    ("unknown field in a line", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1", "gift": 1}])), "validation_error", {"lines"}),
-    ("missing fields", json.dumps({"external_id": "1"}), "validation_error", {"placed_at", "currency", "customer", "shipping_address", "lines"}),
+    (
+        "unknown field in a line",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1", "gift": 1}])),
+        "validation_error",
+        {"lines"},
+    ),
+    (
+        "missing fields",
+        json.dumps({"external_id": "1"}),
+        "validation_error",
+        {"placed_at", "currency", "customer", "shipping_address", "lines"},
+    ),
     ("JSON nested deeper than it can be read", "[" * 5000 + "]" * 5000, "parse_error", None),
-    ("an email longer than 254 characters", json.dumps(order_body(customer={"name": "A", "email": "a" * 250 + "@example.com"})), "validation_error", {"customer"}),
+    (
+        "an email longer than 254 characters",
+        json.dumps(order_body(customer={"name": "A", "email": "a" * 250 + "@example.com"})),
+        "validation_error",
+        {"customer"},
+    ),
     # Python reads "1_0" as 10: a partner's typo must not become a quantity or a price.
-    ("digit grouping in a quantity", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": "1_0", "uom": "each", "unit_price": "1"}])), "validation_error", {"lines"}),
-    ("digit grouping in a price", json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1_0"}])), "validation_error", {"lines"}),
+    (
+        "digit grouping in a quantity",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": "1_0", "uom": "each", "unit_price": "1"}])),
+        "validation_error",
+        {"lines"},
+    ),
+    (
+        "digit grouping in a price",
+        json.dumps(order_body(lines=[{"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "1_0"}])),
+        "validation_error",
+        {"lines"},
+    ),
 ]
 
 
@@ -611,17 +729,21 @@ def test_more_base_units_than_can_be_stored_is_400_about_that_line_and_creates_n
     response = acme.post(ORDERS, order_body(lines=lines), format="json")
 
     assert response.status_code == 400
-    assert error(response)["fields"] == {"lines": {"1": {"quantity": ["500,000 case of BOLT is 2,500,000,000 base units; a line holds at most 2,147,483,647."]}}}
+    assert error(response)["fields"] == {
+        "lines": {"1": {"quantity": ["500,000 case of BOLT is 2,500,000,000 base units; a line holds at most 2,147,483,647."]}}
+    }
     assert not Order.objects.exists()
 
 
 @pytest.mark.parametrize("path", [ORDERS, "ORDER/shipping-address/", "SHIPMENT/events/"])
 def test_json_nested_deeper_than_it_can_be_read_is_400_everywhere(acme, catalogue, path):
     order = acme.post(ORDERS, order_body(), format="json").json()
-    path = path.replace("ORDER/", f"{ORDERS}{order['id']}/").replace("SHIPMENT/", f"/api/v1/shipments/{order['shipments'][0]['id']}/")
+    path = path.replace("ORDER/", f"{ORDERS}{order['id']}/").replace(
+        "SHIPMENT/", f"/api/v1/shipments/{order['shipments'][0]['id']}/"
+    )
     method = acme.patch if "shipping-address" in path else acme.post
 
-    response = method(path, "{\"a\": " * 3000 + "1" + "}" * 3000, content_type="application/json")
+    response = method(path, '{"a": ' * 3000 + "1" + "}" * 3000, content_type="application/json")
 
     assert response.status_code == 400 and error(response)["code"] == "parse_error"
 
@@ -682,15 +804,17 @@ def test_a_partner_switched_off_is_401_until_switched_on_again(acme, catalogue):
 
 
 def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, monkeypatch):
-    from fulfillment.api import PartnerRateThrottle
-
     from django.core.cache import cache
+
+    from fulfillment.api import PartnerRateThrottle
 
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "3/min"})
     monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_030.0)  # 30 s into a minute
     # The budget lives in Redis under the partner's id and the minute; an earlier run may have left one there.
     throttle = PartnerRateThrottle()
-    cache.delete(throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer()))
+    cache.delete(
+        throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer())
+    )
 
     answers = [acme.get(ORDERS) for _ in range(4)]
 
@@ -709,7 +833,9 @@ def test_a_throttle_window_counts_in_the_cache_and_expires_after_its_period(acme
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "100/min"})
     monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_090.0)
     throttle = PartnerRateThrottle()
-    window = throttle.window_key(throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer())
+    window = throttle.window_key(
+        throttle.cache_format % {"scope": "partner", "ident": f"partner-{acme.partner.pk}"}, throttle.timer()
+    )
     cache.delete(window)
 
     for _ in range(2):
@@ -828,17 +954,27 @@ def test_availability_of_something_that_cannot_be_a_sku_code_is_400(acme, code):
         [{"line": "LINE", "picked": 99}],
         [{"line": "1_0", "picked": 1}],
     ],
-    ids=["a line twice", "an unknown field in a line", "a line not in the shipment", "more picked than planned", "digit grouping"],
+    ids=[
+        "a line twice",
+        "an unknown field in a line",
+        "a line not in the shipment",
+        "more picked than planned",
+        "digit grouping",
+    ],
 )
 def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes_nothing(acme, catalogue, lines):
     from orders.services import order_release
     from tests.factories import TEST_ACTOR
 
-    order = acme.post(ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json").json()
+    order = acme.post(
+        ORDERS, order_body(lines=[{"sku": "SKU-2", "quantity": 3, "uom": "each", "unit_price": "12.50"}]), format="json"
+    ).json()
     order_release(order=Order.objects.get(pk=order["id"]), actor=TEST_ACTOR)
     sent = [{**row, "line": order["lines"][0]["id"] if row["line"] == "LINE" else row["line"]} for row in lines]
 
-    response = acme.post(f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": sent}, format="json")
+    response = acme.post(
+        f"/api/v1/shipments/{order['shipments'][0]['id']}/events/", {"type": "short_picked", "lines": sent}, format="json"
+    )
 
     assert response.status_code == 400 and "lines" in error(response)["fields"]
     assert [s["status"] for s in acme.get(f"{ORDERS}{order['id']}/").json()["shipments"]] == ["released"]
@@ -874,7 +1010,15 @@ def test_listing_orders_and_exceptions_costs_the_same_queries_for_a_few_or_a_pag
         for number in range(start, start + count):
             customer = {"name": "Ada", "email": f"ada{number}@example.com", "tier": "standard"}
             clean = acme.post(ORDERS, order_body(external_id=f"L-{number}", customer=customer), format="json")
-            held = acme.post(ORDERS, order_body(external_id=f"H-{number}", customer=customer, lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}]), format="json")
+            held = acme.post(
+                ORDERS,
+                order_body(
+                    external_id=f"H-{number}",
+                    customer=customer,
+                    lines=[{"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"}],
+                ),
+                format="json",
+            )
             assert (clean.status_code, held.status_code) == (201, 201)
 
     add(2, 0)

@@ -2,8 +2,8 @@
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from fulfillment.wsgi import application
 from orders.services import partner_ensure
@@ -16,8 +16,15 @@ def test_the_schema_and_the_offline_docs_are_served(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/orders/", "/api/v1/orders/{id}/", "/api/v1/orders/{id}/cancel/", "/api/v1/orders/{id}/shipping-address/",
-            "/api/v1/inventory/availability/", "/api/v1/shipments/{id}/events/", "/api/v1/exceptions/"} <= set(paths)
+    assert {
+        "/api/v1/orders/",
+        "/api/v1/orders/{id}/",
+        "/api/v1/orders/{id}/cancel/",
+        "/api/v1/orders/{id}/shipping-address/",
+        "/api/v1/inventory/availability/",
+        "/api/v1/shipments/{id}/events/",
+        "/api/v1/exceptions/",
+    } <= set(paths)
     create = paths["/api/v1/orders/"]["post"]
     example = create["requestBody"]["content"]["application/json"]["examples"]
     assert next(iter(example.values()))["value"]["external_id"] == "1001"
@@ -46,8 +53,11 @@ def api_schema():
 
 # No 5xx, and every answer as the schema says: status code, content type, headers and body.
 CHECKS = [
-    checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-    checks.response_headers_conformance, checks.response_schema_conformance,
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
 ]
 
 

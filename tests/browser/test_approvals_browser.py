@@ -2,15 +2,16 @@ import pytest
 
 from fulfillment.roles import Role
 from orders.models import Order, OrderStatus
-from tests.factories import user_with_role
-from tests.orders.test_split_approval import network, proposed_split  # noqa: F401 - the network fixture
+from tests.factories import proposed_split, user_with_role
 
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-def test_customer_service_approves_a_split_without_a_reload_and_the_order_shows_two_shipments(live_server, page, screenshot, network):  # noqa: F811
+def test_customer_service_approves_a_split_without_a_reload_and_the_order_shows_two_shipments(
+    live_server, page, screenshot, network
+):
     user_with_role("sam", Role.CUSTOMER_SERVICE, "customer-service")
     order, _ = proposed_split(network)
     other, _ = proposed_split(network)

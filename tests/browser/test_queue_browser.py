@@ -42,7 +42,11 @@ def test_a_coordinator_claims_and_resolves_without_a_page_reload(live_server, pa
     assert "Resolve: in progress → resolved" in timeline
     assert "Found the missing units on the next shelf" in timeline
     screenshot("exception-detail-timeline")
-    assert list(ExceptionEvent.objects.filter(exception=exception).values_list("kind", flat=True)) == ["created", "claimed", "status_changed"]
+    assert list(ExceptionEvent.objects.filter(exception=exception).values_list("kind", flat=True)) == [
+        "created",
+        "claimed",
+        "status_changed",
+    ]
 
 
 def test_resolving_without_a_note_shows_the_message_and_keeps_the_row(live_server, page, screenshot):

@@ -8,9 +8,16 @@ from fulfillment.roles import Role
 from inventory.models import StockLevel
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_allocate, order_mark_ready
-from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, single_site_plan, stock
-
-from tests.factories import raise_on_order, user_with_role
+from tests.factories import (
+    TEST_ACTOR,
+    LocationFactory,
+    SkuFactory,
+    make_order,
+    raise_on_order,
+    single_site_plan,
+    stock,
+    user_with_role,
+)
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -24,9 +31,12 @@ def state(exception) -> tuple:
     exception = FulfillmentException.objects.get(pk=exception.pk)
     order = Order.objects.get(pk=exception.order_id) if exception.order_id else None
     return (
-        exception.status, exception.owner_id, exception.operator_minutes,
+        exception.status,
+        exception.owner_id,
+        exception.operator_minutes,
         ExceptionEvent.objects.filter(exception=exception).count(),
-        order.status if order else None, OrderEvent.objects.filter(order=order).count() if order else 0,
+        order.status if order else None,
+        OrderEvent.objects.filter(order=order).count() if order else 0,
         list(StockLevel.objects.values_list("reserved", flat=True)),
     )
 
@@ -49,7 +59,14 @@ GOOD_INPUT = {
     "dismiss": {"reason": "raised by mistake"},
     "release_hold": {"note": "address is fine, carrier confirmed"},
     "cancel_order": {"reason": "customer asked"},
-    "correct_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"},
+    "correct_address": {
+        "name": "Ada",
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62701",
+        "country": "US",
+    },
 }
 
 # Which role may run which action (DESIGN §6 roles); both work the customer-service queue here.
@@ -170,14 +187,24 @@ def test_claim_then_wait_resume_and_resolve_record_everything(client, service_ag
     assert act(client, exception, "wait", note="customer to call back", operator_minutes=2).status_code == 200
     assert act(client, exception, "resume", operator_minutes=0).status_code == 200
     assert act(client, exception, "comment", note="called back", operator_minutes=3).status_code == 200
-    assert act(client, exception, "resolve", note="confirmed", root_cause="typo at checkout", operator_minutes=5).status_code == 200
+    assert (
+        act(client, exception, "resolve", note="confirmed", root_cause="typo at checkout", operator_minutes=5).status_code == 200
+    )
 
     done = FulfillmentException.objects.get(pk=exception.pk)
-    assert (done.status, done.resolution_note, done.root_cause, done.operator_minutes) == ("resolved", "confirmed", "typo at checkout", 11)
+    assert (done.status, done.resolution_note, done.root_cause, done.operator_minutes) == (
+        "resolved",
+        "confirmed",
+        "typo at checkout",
+        11,
+    )
     events = list(ExceptionEvent.objects.filter(exception=exception).values_list("kind", "action", "actor"))
     assert events[-5:] == [
-        ("claimed", "claim", "user:agent"), ("status_changed", "wait", "user:agent"), ("status_changed", "resume", "user:agent"),
-        ("commented", "comment", "user:agent"), ("status_changed", "resolve", "user:agent"),
+        ("claimed", "claim", "user:agent"),
+        ("status_changed", "wait", "user:agent"),
+        ("status_changed", "resume", "user:agent"),
+        ("commented", "comment", "user:agent"),
+        ("status_changed", "resolve", "user:agent"),
     ]
     order = Order.objects.get(pk=exception.order_id)
     assert order.status == OrderStatus.ALLOCATED  # the hold lifted with the last blocking exception, and it was allocated again
@@ -201,15 +228,31 @@ def test_correct_address_revalidates_and_releases_the_hold_when_clean(client, se
     client.force_login(service_agent)
     before = state(exception)
 
-    bad = act(client, exception, "correct_address", line1="1 Main St", city="Springfield", region="IL", postal_code="ABC", country="US")
+    bad = act(
+        client, exception, "correct_address", line1="1 Main St", city="Springfield", region="IL", postal_code="ABC", country="US"
+    )
     assert bad.status_code == 400
     assert "does not look like a postal code" in bad.content.decode()
     assert state(exception) == before
 
-    good = act(client, exception, "correct_address", line1="2 Oak Ave", city="Springfield", region="IL", postal_code="62704", country="us")
+    good = act(
+        client,
+        exception,
+        "correct_address",
+        line1="2 Oak Ave",
+        city="Springfield",
+        region="IL",
+        postal_code="62704",
+        country="us",
+    )
     assert good.status_code == 200
     order = Order.objects.get(pk=exception.order_id)
-    assert (order.ship_line1, order.ship_postal_code, order.ship_country, order.status) == ("2 Oak Ave", "62704", "US", OrderStatus.ALLOCATED)
+    assert (order.ship_line1, order.ship_postal_code, order.ship_country, order.status) == (
+        "2 Oak Ave",
+        "62704",
+        "US",
+        OrderStatus.ALLOCATED,
+    )
     change = OrderEvent.objects.get(order=order, name="correct_address")
     assert change.data["before"]["line1"] == "1 Main St" and change.data["after"]["line1"] == "2 Oak Ave"
     assert FulfillmentException.objects.get(pk=exception.pk).resolution_action == "correct_address"
@@ -226,15 +269,31 @@ def test_correcting_the_address_on_one_field_s_exception_closes_the_other_field_
     site, sku = LocationFactory(), SkuFactory()
     stock(site, sku, 10)
     order = order_services.order_create(
-        partner=PartnerFactory(), external_id="ADDR-2", placed_at=timezone.now(), customer_name="Ada", actor=TEST_ACTOR,
+        partner=PartnerFactory(),
+        external_id="ADDR-2",
+        placed_at=timezone.now(),
+        customer_name="Ada",
+        actor=TEST_ACTOR,
         address=order_services.Address(name="Ada", line1="1 Main St", city="", region="IL", postal_code="ZZZ", country="US"),
         lines=[order_services.LineInput(sku.code, 2, "each", Decimal("12.50"))],
     )
-    assert order_services.raise_address_problems(order, actor=TEST_ACTOR, source_system="api") == 2  # the city and the postal code
+    assert (
+        order_services.raise_address_problems(order, actor=TEST_ACTOR, source_system="api") == 2
+    )  # the city and the postal code
     city, postal_code = FulfillmentException.objects.filter(order=order, type__code="invalid_address").order_by("pk")
     client.force_login(service_agent)
 
-    response = act(client, city, "correct_address", name="Ada", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country="US")
+    response = act(
+        client,
+        city,
+        "correct_address",
+        name="Ada",
+        line1="1 Main St",
+        city="Springfield",
+        region="IL",
+        postal_code="62701",
+        country="US",
+    )
 
     assert response.status_code == 200
     assert [FulfillmentException.objects.get(pk=e.pk).status for e in (city, postal_code)] == ["resolved", "resolved"]
@@ -255,7 +314,10 @@ def test_cancelling_the_short_line_of_a_backordered_order_allocates_the_rest():
     agent = user_with_role("cs-stock", Role.CUSTOMER_SERVICE, "stock")
 
     message = action_perform(
-        code="cancel_line", exception_id=out_of_stock.pk, user=agent, data={"line": order.lines.get(line_number=2).pk, "reason": "discontinued"},
+        code="cancel_line",
+        exception_id=out_of_stock.pk,
+        user=agent,
+        data={"line": order.lines.get(line_number=2).pk, "reason": "discontinued"},
     )
 
     assert FulfillmentException.objects.get(pk=out_of_stock.pk).status == "resolved"
@@ -325,7 +387,9 @@ def test_every_action_checks_its_own_permission(client, code):
     exception = invalid_address_for_service()
     user = user_with_role("someone", Role.CUSTOMER_SERVICE, "customer-service")
     app_label, codename = actions.get(code).permission.split(".")
-    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.remove(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.remove(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
     client.force_login(user)
     data = {**ALL_INPUT[code], "owner": user.pk, "line": exception.order.lines.first().pk}
     before = state(exception)

@@ -2,9 +2,7 @@ import pytest
 
 from exceptions.models import ExceptionEvent, Presence, Queue
 from fulfillment.roles import Role
-from tests.factories import make_order
-
-from tests.factories import raise_on_order, user_with_role
+from tests.factories import make_order, raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,7 @@ from django.urls import reverse
 from exceptions.models import FulfillmentException, Queue
 from exceptions.services import exception_claim
 from fulfillment.roles import Role
-from tests.factories import TEST_ACTOR, LocationFactory, UserFactory, make_order
-
-from tests.factories import raise_on_order, user_with_role
+from tests.factories import TEST_ACTOR, LocationFactory, UserFactory, make_order, raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -124,12 +122,22 @@ def make_exceptions(count: int, coordinator) -> FulfillmentException:
         templates.append(FulfillmentException.objects.get(pk=exception.pk))
     base = Order.objects.get(pk=templates[0].order_id)
     orders = Order.objects.bulk_create(
-        [Order(partner_id=base.partner_id, external_id=f"BULK-{base.pk}-{n}", placed_at=base.placed_at, customer_name=f"Customer {n}") for n in range(count - 2)]
+        [
+            Order(
+                partner_id=base.partner_id,
+                external_id=f"BULK-{base.pk}-{n}",
+                placed_at=base.placed_at,
+                customer_name=f"Customer {n}",
+            )
+            for n in range(count - 2)
+        ]
     )
     copies = []
     for number, order in enumerate(orders):
         template = templates[number % 2]
-        copy = FulfillmentException(**{f.attname: getattr(template, f.attname) for f in FulfillmentException._meta.concrete_fields if f.attname != "id"})
+        copy = FulfillmentException(
+            **{f.attname: getattr(template, f.attname) for f in FulfillmentException._meta.concrete_fields if f.attname != "id"}
+        )
         copy.order_id, copy.dedupe_key = order.pk, f"order:{order.pk}"
         copy.owner_id = coordinator.pk if number % 3 == 0 else None
         copies.append(copy)

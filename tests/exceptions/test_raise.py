@@ -9,9 +9,7 @@ from exceptions.services import exception_priority, exception_raise, exception_r
 from fulfillment.errors import InvalidInput
 from orders.models import OrderEvent, OrderStatus
 from orders.services import HOLD_FOR_EXCEPTIONS, IllegalTransition, order_hold, order_release_hold
-from tests.factories import TEST_ACTOR, make_order
-
-from tests.factories import raise_on_order
+from tests.factories import TEST_ACTOR, make_order, raise_on_order
 from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +18,24 @@ pytestmark = pytest.mark.django_db
 def test_the_eighteen_types_are_seeded_with_a_queue_and_four_policies():
     codes = set(ExceptionType.objects.values_list("code", flat=True))
     assert codes == {
-        "duplicate_order", "invalid_address", "unknown_sku", "uom_mismatch", "pricing_mismatch", "credit_hold",
-        "address_change_after_release", "out_of_stock", "split_approval_required", "short_pick", "damaged_item",
-        "stock_discrepancy", "label_failure", "carrier_service_invalid", "delivery_failed", "shipment_not_invoiced",
-        "sync_failure", "inventory_drift",
+        "duplicate_order",
+        "invalid_address",
+        "unknown_sku",
+        "uom_mismatch",
+        "pricing_mismatch",
+        "credit_hold",
+        "address_change_after_release",
+        "out_of_stock",
+        "split_approval_required",
+        "short_pick",
+        "damaged_item",
+        "stock_discrepancy",
+        "label_failure",
+        "carrier_service_invalid",
+        "delivery_failed",
+        "shipment_not_invoiced",
+        "sync_failure",
+        "inventory_drift",
     }
     assert not ExceptionType.objects.filter(default_queue__isnull=True).exists()
     assert SlaPolicy.objects.count() == 18 * 4
@@ -93,7 +105,9 @@ def test_concurrent_raises_of_one_problem_open_one_exception():
     ],
 )
 def test_priority_from_severity_tier_service_and_value(severity, tier, service, value, expected):
-    assert exception_priority(severity=severity, customer_tier=tier, service_level=service, order_value=Decimal(value)) == expected
+    assert (
+        exception_priority(severity=severity, customer_tier=tier, service_level=service, order_value=Decimal(value)) == expected
+    )
 
 
 def test_raise_takes_priority_queue_and_deadlines_from_type_and_policy():

@@ -1,6 +1,6 @@
 """The SLA clock under controlled time: deadlines, pause and resume, warning and escalation."""
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -8,12 +8,10 @@ import time_machine
 from exceptions.models import ExceptionEvent, FulfillmentException, SlaPolicy
 from exceptions.services import exception_claim, exception_resume, exception_wait, sla_sweep
 from exceptions.tasks import sla_sweep_task
-from tests.factories import TEST_ACTOR, make_order
-
-from tests.factories import raise_on_order
+from tests.factories import TEST_ACTOR, make_order, raise_on_order
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 11, 24, 9, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def at(minutes: float):
@@ -99,7 +97,10 @@ def test_breach_escalates_once_raising_priority_and_moving_to_the_escalation_que
     assert kinds.count("escalated") == 1 and kinds.count("sla_breached") == 1
     escalated = ExceptionEvent.objects.get(exception=exception, kind="escalated")
     assert escalated.data == {
-        "from_priority": "P3", "to_priority": "P2", "from_queue": "Stock and allocation", "to_queue": "Escalations",
+        "from_priority": "P3",
+        "to_priority": "P2",
+        "from_queue": "Stock and allocation",
+        "to_queue": "Escalations",
         "due_at": exception.due_at.isoformat(),
     }
 

@@ -65,5 +65,8 @@ def test_the_ledger_and_the_audit_trail_cannot_be_edited_in_the_admin(client):
         opts = model._meta
         change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
         assert client.post(change, {}).status_code == 403
-        assert client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
+        assert (
+            client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[obj.pk]), {"post": "yes"}).status_code
+            == 403
+        )
         assert model.objects.filter(pk=obj.pk).exists()

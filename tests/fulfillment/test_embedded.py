@@ -48,8 +48,17 @@ def test_migrate_and_seed_demo_on_a_fresh_sqlite_file(tmp_path):
         statuses = dict(db.execute("SELECT status, COUNT(*) FROM orders_order GROUP BY status").fetchall())
         users = {row[0] for row in db.execute("SELECT username FROM auth_user")}
     assert set(statuses) == {
-        "received", "ready", "on_hold", "allocated", "awaiting_approval", "backordered", "released",
-        "partially_shipped", "shipped", "delivered", "cancelled",
+        "received",
+        "ready",
+        "on_hold",
+        "allocated",
+        "awaiting_approval",
+        "backordered",
+        "released",
+        "partially_shipped",
+        "shipped",
+        "delivered",
+        "cancelled",
     }
     assert {"coordinator", "service", "opsadmin", "admin"} <= users
     # the second run added nothing
@@ -58,7 +67,8 @@ def test_migrate_and_seed_demo_on_a_fresh_sqlite_file(tmp_path):
 
 def test_healthz_on_the_embedded_default_and_with_the_database_gone(tmp_path):
     probe = (
-        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz'); print(r.status_code, r.content.decode())"
+        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz'); "
+        "print(r.status_code, r.content.decode())"
     )
     ok = manage("shell", "-c", probe, env=embedded_env(tmp_path))
     assert ok.returncode == 0, ok.stderr
@@ -66,7 +76,9 @@ def test_healthz_on_the_embedded_default_and_with_the_database_gone(tmp_path):
     assert status == "200"
     assert json.loads(body)["broker"] == {"ok": True, "detail": "filesystem"}
 
-    gone = manage("shell", "-c", probe, env=embedded_env(tmp_path, DATABASE_URL=f"postgres://nobody@127.0.0.1:{free_port()}/none"))
+    gone = manage(
+        "shell", "-c", probe, env=embedded_env(tmp_path, DATABASE_URL=f"postgres://nobody@127.0.0.1:{free_port()}/none")
+    )
     assert gone.returncode == 0, gone.stderr
     status, body = gone.stdout.strip().splitlines()[-1].split(" ", 1)
     assert status == "503"
@@ -79,7 +91,9 @@ def test_run_script_serves_the_admin_and_prints_the_demo_sign_ins(tmp_path):
     env = embedded_env(tmp_path, PORT=str(port))
     log = tmp_path / "run.log"
     with log.open("w") as out:
-        process = subprocess.Popen(["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            ["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline, status = time.monotonic() + 120, None
         while time.monotonic() < deadline and process.poll() is None:

@@ -24,7 +24,12 @@ def test_seed_demo_builds_every_lifecycle_state_and_is_idempotent():
 
     out = seed()
 
-    assert (Order.objects.count(), OrderEvent.objects.count(), StockMovement.objects.count(), ExceptionEvent.objects.count()) == counts
+    assert (
+        Order.objects.count(),
+        OrderEvent.objects.count(),
+        StockMovement.objects.count(),
+        ExceptionEvent.objects.count(),
+    ) == counts
     assert set(Order.objects.values_list("status", flat=True)) == set(OrderStatus.values)
     assert stock_ledger_mismatches() == []
     assert "Partner northwind-shop: API token " in out

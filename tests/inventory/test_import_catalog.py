@@ -38,7 +38,12 @@ def test_import_creates_locations_skus_substitutes_and_stock_through_the_ledger(
     level = StockLevel.objects.get(location=east, sku=chai)
     assert (level.on_hand, level.safety_stock, level.reorder_point, level.lead_time_days) == (39, 5, 10, 7)
     movement = StockMovement.objects.get(location=east, sku=chai)
-    assert (movement.kind, movement.quantity, movement.actor, movement.reference) == ("adjustment", 39, "job:import_catalog", "stock.csv:2")
+    assert (movement.kind, movement.quantity, movement.actor, movement.reference) == (
+        "adjustment",
+        39,
+        "job:import_catalog",
+        "stock.csv:2",
+    )
     assert stock_ledger_mismatches() == []
 
 

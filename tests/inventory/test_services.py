@@ -186,16 +186,25 @@ def test_a_plan_is_reserved_whole_in_one_statement_or_not_at_all(actor, django_a
     movements_before = StockMovement.objects.count()
 
     with django_assert_num_queries(1):
-        stock_reserve_many(items=[(north.pk, bolt.pk, 2), (north.pk, nut.pk, 1), (south.pk, washer.pk, 2), (north.pk, bolt.pk, 1)], actor=actor, reference="order:1")
+        stock_reserve_many(
+            items=[(north.pk, bolt.pk, 2), (north.pk, nut.pk, 1), (south.pk, washer.pk, 2), (north.pk, bolt.pk, 1)],
+            actor=actor,
+            reference="order:1",
+        )
 
     assert [counters(north, bolt), counters(north, nut), counters(south, washer)] == [(5, 3, 0), (5, 1, 0), (2, 2, 0)]
     written = StockMovement.objects.filter(reference="order:1").order_by("sku__code")
     assert [(m.sku.code, m.kind, m.quantity, m.reserved_delta, m.actor) for m in written] == [
-        ("BOLT", "reservation", 3, 3, str(actor)), ("NUT", "reservation", 1, 1, str(actor)), ("WASHER", "reservation", 2, 2, str(actor)),
+        ("BOLT", "reservation", 3, 3, str(actor)),
+        ("NUT", "reservation", 1, 1, str(actor)),
+        ("WASHER", "reservation", 2, 2, str(actor)),
     ]
 
     # One item short (WASHER has none left) or not kept at all: nothing of the plan is reserved, nothing is written.
-    for short_item, says in (((south.pk, washer.pk, 1), "WASHER at SOUTH needs 1, 0 available"), ((south.pk, nut.pk, 1), f"SKU {nut.pk} is not kept at location {south.pk}")):
+    for short_item, says in (
+        ((south.pk, washer.pk, 1), "WASHER at SOUTH needs 1, 0 available"),
+        ((south.pk, nut.pk, 1), f"SKU {nut.pk} is not kept at location {south.pk}"),
+    ):
         with pytest.raises(InsufficientStock) as excinfo:
             stock_reserve_many(items=[(north.pk, bolt.pk, 1), short_item], actor=actor, reference="order:2")
         assert says in excinfo.value.message

@@ -53,7 +53,13 @@ def test_the_first_ranked_location_that_fills_the_order_wins_and_the_decision_sa
     decision = order_route(order=ready(lines=[(sku, 3)]), actor=TEST_ACTOR)
 
     assert (decision.outcome, decision.rule, decision.rule_name) == ("single", chosen_rule, "US orders")
-    assert decision.plan == [{"location": "FAR", "location_id": far.pk, "lines": [{"line": 1, "line_id": decision.order.lines.get().pk, "sku": sku.code, "quantity": 3}]}]
+    assert decision.plan == [
+        {
+            "location": "FAR",
+            "location_id": far.pk,
+            "lines": [{"line": 1, "line_id": decision.order.lines.get().pk, "sku": sku.code, "quantity": 3}],
+        }
+    ]
     v = verdicts(decision)
     assert v["FAR"] == ("chosen", "fills the whole order")
     assert v["NEAR"] == ("not_used", f"not enough stock: {sku.code} needs 3, 1 available")
@@ -140,7 +146,11 @@ def test_a_split_that_needs_approval_waits_with_its_stock_reserved_and_asks_cust
     assert (decision.outcome, order.status) == ("split_pending", OrderStatus.AWAITING_APPROVAL)
     assert (reserved(a, x), reserved(b, y)) == (2, 3)
     exception = FulfillmentException.objects.get(order=order)
-    assert (exception.type.code, exception.queue.slug, exception.status) == ("split_approval_required", "customer-service", "open")
+    assert (exception.type.code, exception.queue.slug, exception.status) == (
+        "split_approval_required",
+        "customer-service",
+        "open",
+    )
     assert exception.detail["plan"] == decision.plan
 
 
@@ -311,10 +321,17 @@ def test_queries_per_allocation_do_not_grow_with_lines_or_locations():
 def test_parallel_allocation_of_a_scarce_sku_never_oversells():
     sites = [LocationFactory(code=f"P{n}") for n in range(3)]
     scarce, common = SkuFactory(code="SCARCE"), SkuFactory(code="COMMON")
-    for site, units in zip(sites, (7, 5, 3)):  # 15 scarce units in all
+    for site, units in zip(sites, (7, 5, 3), strict=True):  # 15 scarce units in all
         stock(site, scarce, units)
         stock(site, common, 100)
-    rule("Split with approval above 100", priority=1, locations=sites, max_shipments=2, split_requires_approval=True, min_order_value=Decimal("100"))
+    rule(
+        "Split with approval above 100",
+        priority=1,
+        locations=sites,
+        max_shipments=2,
+        split_requires_approval=True,
+        min_order_value=Decimal("100"),
+    )
     rule("Split freely", priority=2, locations=sites, max_shipments=2)
     orders = [ready(lines=[(scarce, 1 + n % 3), (common, 1)]) for n in range(24)]  # 48 scarce units wanted
     queue = list(orders)
@@ -328,7 +345,7 @@ def test_parallel_allocation_of_a_scarce_sku_never_oversells():
                         return
                     order = queue.pop()
                 order_route(order=order, actor=TEST_ACTOR)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -345,7 +362,8 @@ def test_parallel_allocation_of_a_scarce_sku_never_oversells():
     assert OrderStatus.BACKORDERED in statuses
     for level in StockLevel.objects.filter(sku=scarce):
         planned = sum(
-            line.quantity for shipment in Shipment.objects.filter(location=level.location, status__in=Shipment.ACTIVE)
+            line.quantity
+            for shipment in Shipment.objects.filter(location=level.location, status__in=Shipment.ACTIVE)
             for line in shipment.lines.filter(order_line__sku=scarce)
         )
         assert level.reserved == planned <= level.on_hand

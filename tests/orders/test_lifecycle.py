@@ -6,9 +6,21 @@ from fulfillment.errors import Conflict
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from orders import services as s
-from orders.models import Order, OrderEvent, OrderLine, OrderStatus as S, Shipment, ShipmentStatus as SS
+from orders.models import Order, OrderEvent, OrderLine, Shipment
+from orders.models import OrderStatus as S
+from orders.models import ShipmentStatus as SS
 from orders.services import IllegalTransition
-from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, order_in_state, raise_on_order, single_site_plan, split_plan, stock
+from tests.factories import (
+    TEST_ACTOR,
+    LocationFactory,
+    SkuFactory,
+    make_order,
+    order_in_state,
+    raise_on_order,
+    single_site_plan,
+    split_plan,
+    stock,
+)
 from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +40,9 @@ ORDER_OPERATIONS = {
     "hold": lambda o: s.order_hold(order=o, reason="check payment", actor=TEST_ACTOR),
     "release_hold": lambda o: s.order_release_hold(order=o, actor=TEST_ACTOR),
     "allocate": lambda o: s.order_allocate(order=o, plan=single_site_plan(o, _first_location(o)), actor=TEST_ACTOR),
-    "propose_split": lambda o: s.order_allocate(order=o, plan=split_plan(o, _locations(o)), actor=TEST_ACTOR, requires_approval=True),
+    "propose_split": lambda o: s.order_allocate(
+        order=o, plan=split_plan(o, _locations(o)), actor=TEST_ACTOR, requires_approval=True
+    ),
     "approve_split": lambda o: s.order_approve_split(order=o, actor=TEST_ACTOR),
     "reject_split": lambda o: s.order_reject_split(order=o, actor=TEST_ACTOR),
     "backorder": lambda o: s.order_backorder(order=o, actor=TEST_ACTOR),
@@ -49,7 +63,10 @@ LEGAL = {
     ("backorder", S.READY): S.BACKORDERED,
     ("retry_allocation", S.BACKORDERED): S.READY,
     ("release", S.ALLOCATED): S.RELEASED,
-    **{("cancel", src): S.CANCELLED for src in (S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED)},
+    **{
+        ("cancel", src): S.CANCELLED
+        for src in (S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED)
+    },
 }
 
 
@@ -244,7 +261,7 @@ def test_two_concurrent_transitions_on_one_order_cannot_both_win(first, second):
 
     assert run_together(2, run) == []
 
-    winners = [op for op, result in zip((first, second), results) if isinstance(result, Order)]
+    winners = [op for op, result in zip((first, second), results, strict=True) if isinstance(result, Order)]
     losers = [result for result in results if isinstance(result, Conflict)]
     assert len(winners) == 1 and len(losers) == 1, results
     order.refresh_from_db()

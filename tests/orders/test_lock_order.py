@@ -68,10 +68,14 @@ def test_a_cancel_and_a_pick_of_another_order_with_opposite_lines_both_go_throug
     slowed(monkeypatch, services, "stock_release")
     slowed(monkeypatch, services, "stock_pick")
 
-    failures = run_together(2, lambda i: (
-        services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR) if i == 0
-        else services.shipment_pick(shipment=picked, actor=TEST_ACTOR)
-    ))
+    failures = run_together(
+        2,
+        lambda i: (
+            services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR)
+            if i == 0
+            else services.shipment_pick(shipment=picked, actor=TEST_ACTOR)
+        ),
+    )
 
     assert failures == []
     assert Order.objects.get(pk=cancelled.pk).status == OrderStatus.CANCELLED
@@ -103,11 +107,17 @@ def test_two_orders_with_the_same_two_problems_in_opposite_order_are_both_held(m
     site = LocationFactory()
     stock(site, SkuFactory(code="SKU-1", unit_price="12.50"), 100)
     partner = partner_client("acme").partner
-    unknown, mispriced = ({"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"},
-                          {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "99.00"})
+    unknown, mispriced = (
+        {"sku": "NOPE", "quantity": 1, "uom": "each", "unit_price": "1"},
+        {"sku": "SKU-1", "quantity": 1, "uom": "each", "unit_price": "99.00"},
+    )
     bodies = [
-        order_body(external_id="A", customer={"name": "A", "email": "a@example.com", "tier": "standard"}, lines=[unknown, mispriced]),
-        order_body(external_id="B", customer={"name": "B", "email": "b@example.com", "tier": "standard"}, lines=[mispriced, unknown]),
+        order_body(
+            external_id="A", customer={"name": "A", "email": "a@example.com", "tier": "standard"}, lines=[unknown, mispriced]
+        ),
+        order_body(
+            external_id="B", customer={"name": "B", "email": "b@example.com", "tier": "standard"}, lines=[mispriced, unknown]
+        ),
     ]
     slowed(monkeypatch, intake, "exception_raise")
 
@@ -130,7 +140,9 @@ def test_reallocating_to_a_site_whose_stock_just_went_elsewhere_is_refused_and_c
     first, chosen, sku = LocationFactory(), LocationFactory(), SkuFactory()
     stock(first, sku, 5)
     stock(chosen, sku, 5)
-    order = services.order_backorder(order=services.order_mark_ready(order=make_order(lines=[(sku, 2)]), actor=TEST_ACTOR), actor=TEST_ACTOR)
+    order = services.order_backorder(
+        order=services.order_mark_ready(order=make_order(lines=[(sku, 2)]), actor=TEST_ACTOR), actor=TEST_ACTOR
+    )
     route = allocation.order_route
 
     def another_order_reserves_first(**kwargs):

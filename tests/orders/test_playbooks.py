@@ -67,7 +67,12 @@ def test_a_short_pick_opens_an_exception_when_the_rule_allows_no_other_shipment(
     outcome = shipment_short_pick(shipment=shipment, picked={order.lines.get().pk: 0})
 
     assert isinstance(outcome, FulfillmentException)
-    assert (outcome.type.code, outcome.shipment, outcome.location, outcome.detail) == ("short_pick", shipment, first, {"short": {"1": 5}})
+    assert (outcome.type.code, outcome.shipment, outcome.location, outcome.detail) == (
+        "short_pick",
+        shipment,
+        first,
+        {"short": {"1": 5}},
+    )
     assert Shipment.objects.get(pk=shipment.pk).status == "cancelled"
     assert level(first, sku) == (5, 0, 0) and level(second, sku) == (10, 0, 0)
     assert stock_ledger_mismatches() == []
@@ -111,12 +116,16 @@ def test_substitute_sku_takes_only_a_configured_substitute_and_converts_the_unit
     line = order.lines.get()
     client.force_login(coordinator)
 
-    refused = client.post(reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{stranger.pk}"}, **HTMX)
+    refused = client.post(
+        reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{stranger.pk}"}, **HTMX
+    )
     assert refused.status_code == 400
     line.refresh_from_db()
     assert line.sku == original
 
-    done = client.post(reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{substitute.pk}"}, **HTMX)
+    done = client.post(
+        reverse("exception-action", args=[exception.pk, "substitute_sku"]), {"substitution": f"{line.pk}:{substitute.pk}"}, **HTMX
+    )
     assert done.status_code == 200, done.content.decode()
     line.refresh_from_db()
     assert (line.sku, line.sku_code, line.base_quantity) == (substitute, "SUB", 2)
@@ -156,7 +165,9 @@ def test_a_substitute_whose_case_pack_makes_more_base_units_than_a_line_holds_is
     with pytest.raises(InvalidInput) as refused:
         order_line_substitute(order=order, line=line, substitute=substitute, actor=TEST_ACTOR)
 
-    assert refused.value.fields == {"substitute": ["1,000,000 case of SUB is 5,000,000,000 base units; a line holds at most 2,147,483,647."]}
+    assert refused.value.fields == {
+        "substitute": ["1,000,000 case of SUB is 5,000,000,000 base units; a line holds at most 2,147,483,647."]
+    }
     line.refresh_from_db()
     assert (line.sku_code, line.base_quantity) == ("ORIG", 1_000_000)
 
@@ -179,13 +190,17 @@ def test_a_short_pick_nobody_else_can_fill_is_closed_by_cancelling_the_units_sho
     site, sku = LocationFactory(), SkuFactory()
     stock(site, sku, 5)  # the only site that keeps it
     order = order_mark_ready(order=make_order(lines=[(sku, 5)]), actor=TEST_ACTOR)
-    order = order_release(order=order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR), actor=TEST_ACTOR)
+    order = order_release(
+        order=order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR), actor=TEST_ACTOR
+    )
     shipment, line = Shipment.objects.get(order=order), order.lines.get()
     short = shipment_short_pick(shipment=shipment, picked={line.pk: 3}, actor=TEST_ACTOR)
     assert short.type.code == "short_pick"
     agent = user_with_role("cs-floor", Role.CUSTOMER_SERVICE, "warehouse")
 
-    action_perform(code="cancel_line", exception_id=short.pk, user=agent, data={"line": line.pk, "reason": "the customer takes 3"})
+    action_perform(
+        code="cancel_line", exception_id=short.pk, user=agent, data={"line": line.pk, "reason": "the customer takes 3"}
+    )
 
     line.refresh_from_db()
     assert FulfillmentException.objects.get(pk=short.pk).status == "resolved"
@@ -208,7 +223,9 @@ def test_a_person_ships_the_units_short_from_a_site_the_rule_did_not_allow():
     stock(west, sku, 5)
     RoutingRule.objects.create(name="One shipment only", priority=1, allow_split=False)  # no room for the playbook
     order = order_mark_ready(order=make_order(lines=[(sku, 5)]), actor=TEST_ACTOR)
-    order = order_release(order=order_allocate(order=order, plan=single_site_plan(order, east), actor=TEST_ACTOR), actor=TEST_ACTOR)
+    order = order_release(
+        order=order_allocate(order=order, plan=single_site_plan(order, east), actor=TEST_ACTOR), actor=TEST_ACTOR
+    )
     line = order.lines.get()
     short = shipment_short_pick(shipment=Shipment.objects.get(order=order), picked={line.pk: 3}, actor=TEST_ACTOR)
     assert short.type.code == "short_pick"

@@ -26,18 +26,34 @@ def sites():
 def form_data(rule: RoutingRule, ranking: list, **overrides) -> dict:
     existing = list(rule.ranked_locations.order_by("rank"))
     data = {
-        "name": rule.name, "priority": rule.priority, "active": "on", "destination_countries": '["US"]', "postal_prefixes": "[]",
-        "service_levels": "[]", "customer_tiers": "[]", "min_order_value": "", "max_order_value": "", "allow_split": "on",
-        "max_shipments": rule.max_shipments, "preferred_carrier": "", "fallback_carrier": "",
-        "ranked_locations-TOTAL_FORMS": len(ranking), "ranked_locations-INITIAL_FORMS": len(existing),
-        "ranked_locations-MIN_NUM_FORMS": 0, "ranked_locations-MAX_NUM_FORMS": 1000,
+        "name": rule.name,
+        "priority": rule.priority,
+        "active": "on",
+        "destination_countries": '["US"]',
+        "postal_prefixes": "[]",
+        "service_levels": "[]",
+        "customer_tiers": "[]",
+        "min_order_value": "",
+        "max_order_value": "",
+        "allow_split": "on",
+        "max_shipments": rule.max_shipments,
+        "preferred_carrier": "",
+        "fallback_carrier": "",
+        "ranked_locations-TOTAL_FORMS": len(ranking),
+        "ranked_locations-INITIAL_FORMS": len(existing),
+        "ranked_locations-MIN_NUM_FORMS": 0,
+        "ranked_locations-MAX_NUM_FORMS": 1000,
     }
     for index, (location, rank) in enumerate(ranking):
         current = next((rl for rl in existing if rl.location_id == location.pk), None)
-        data.update({
-            f"ranked_locations-{index}-id": current.pk if current else "", f"ranked_locations-{index}-rule": rule.pk,
-            f"ranked_locations-{index}-rank": rank, f"ranked_locations-{index}-location": location.pk,
-        })
+        data.update(
+            {
+                f"ranked_locations-{index}-id": current.pk if current else "",
+                f"ranked_locations-{index}-rule": rule.pk,
+                f"ranked_locations-{index}-rank": rank,
+                f"ranked_locations-{index}-location": location.pk,
+            }
+        )
     data.update(overrides)
     return data
 
@@ -76,11 +92,15 @@ def test_the_admin_form_rejects_a_rule_that_cannot_route(admin_client, sites, ra
     if not ranking:  # delete the existing inline rows
         data.update({"ranked_locations-TOTAL_FORMS": 2})
         for index, rl in enumerate(rule.ranked_locations.order_by("rank")):
-            data.update({
-                f"ranked_locations-{index}-id": rl.pk, f"ranked_locations-{index}-rule": rule.pk,
-                f"ranked_locations-{index}-rank": rl.rank, f"ranked_locations-{index}-location": rl.location_id,
-                f"ranked_locations-{index}-DELETE": "on",
-            })
+            data.update(
+                {
+                    f"ranked_locations-{index}-id": rl.pk,
+                    f"ranked_locations-{index}-rule": rule.pk,
+                    f"ranked_locations-{index}-rank": rl.rank,
+                    f"ranked_locations-{index}-location": rl.location_id,
+                    f"ranked_locations-{index}-DELETE": "on",
+                }
+            )
 
     response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
 
@@ -100,12 +120,18 @@ def test_a_dry_run_shows_what_the_edit_would_change_and_saves_nothing(admin_clie
     order_route(order=allocated, actor=TEST_ACTOR)
     assert Order.objects.get(pk=backordered.pk).status == OrderStatus.BACKORDERED
 
-    data = form_data(rule, [(sites["east"], 2), (sites["west"], 1)], allow_split="on", max_shipments=2, _dryrun="Dry run my edits")
+    data = form_data(
+        rule, [(sites["east"], 2), (sites["west"], 1)], allow_split="on", max_shipments=2, _dryrun="Dry run my edits"
+    )
     response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
 
     assert response.status_code == 200
     rows = {row.order.pk: row for row in response.context["dry_run_rows"]}
-    assert (rows[backordered.pk].now, rows[backordered.pk].proposed, rows[backordered.pk].changed) == ("backordered", "split: WEST + EAST", True)
+    assert (rows[backordered.pk].now, rows[backordered.pk].proposed, rows[backordered.pk].changed) == (
+        "backordered",
+        "split: WEST + EAST",
+        True,
+    )
     assert (rows[allocated.pk].now, rows[allocated.pk].proposed) == ("EAST", "WEST")
     body = response.content.decode()
     assert "Dry run of your edits (not saved): 2 of 2 orders would change" in body

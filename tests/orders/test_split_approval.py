@@ -9,35 +9,12 @@ from fulfillment.roles import Role
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_count_correction
-from orders.allocation import order_change_address, order_route, split_approve
-from orders.models import Order, OrderStatus, RoutingDecision, RoutingRule, Shipment
-from orders.services import order_mark_ready
-from tests.factories import user_with_role
-from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, stock
+from orders.allocation import order_change_address, split_approve
+from orders.models import Order, OrderStatus, RoutingDecision, Shipment
+from tests.factories import TEST_ACTOR, LocationFactory, proposed_split, stock, user_with_role
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def network():
-    a, b, c = LocationFactory(code="A"), LocationFactory(code="B"), LocationFactory(code="C")
-    x, y = SkuFactory(code="X"), SkuFactory(code="Y")
-    stock(a, x, 5)
-    stock(b, y, 5)
-    stock(c, y, 5)
-    rule = RoutingRule.objects.create(name="Ask before splitting", priority=1, split_requires_approval=True, max_shipments=2)
-    for rank, site in enumerate((a, b, c), start=1):
-        rule.ranked_locations.create(location=site, rank=rank)
-    return {"a": a, "b": b, "c": c, "x": x, "y": y}
-
-
-def proposed_split(network) -> tuple[Order, FulfillmentException]:
-    order = order_mark_ready(order=make_order(lines=[(network["x"], 2), (network["y"], 3)]), actor=TEST_ACTOR)
-    order_route(order=order, actor=TEST_ACTOR)
-    order.refresh_from_db()
-    assert order.status == OrderStatus.AWAITING_APPROVAL
-    return order, FulfillmentException.objects.get(order=order, type__code="split_approval_required")
 
 
 def post(client, exception, code, **data):
@@ -111,7 +88,9 @@ def test_cancelling_a_line_ships_the_rest(client, network, service_agent):
 def test_approving_a_plan_whose_stock_has_gone_says_so_and_plans_again(client, network, service_agent):
     order, exception = proposed_split(network)
     # The WMS counts site B empty: the units reserved for this plan were shipped to someone else.
-    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+    stock_count_correction(
+        location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms"
+    )
     client.force_login(service_agent)
 
     response = post(client, exception, "approve_split")
@@ -124,7 +103,10 @@ def test_approving_a_plan_whose_stock_has_gone_says_so_and_plans_again(client, n
     assert order.status == OrderStatus.AWAITING_APPROVAL
     planned = sorted(Shipment.objects.filter(order=order, status="planned").values_list("location__code", flat=True))
     assert planned == ["A", "C"]
-    levels = {(lvl.location.code, lvl.sku.code): (lvl.on_hand, lvl.reserved) for lvl in StockLevel.objects.select_related("location", "sku")}
+    levels = {
+        (lvl.location.code, lvl.sku.code): (lvl.on_hand, lvl.reserved)
+        for lvl in StockLevel.objects.select_related("location", "sku")
+    }
     assert levels == {("A", "X"): (5, 2), ("B", "Y"): (0, 0), ("C", "Y"): (5, 3)}  # nothing half-reserved
     assert stock_ledger_mismatches() == []
     assert FulfillmentException.objects.get(pk=exception.pk).status == "open"  # it carries the new proposal
@@ -169,7 +151,9 @@ def test_a_new_address_a_single_site_can_serve_replaces_the_proposal_and_closes_
     order, exception = proposed_split(network)
 
     order_change_address(
-        order=order, changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"}, actor=TEST_ACTOR,
+        order=order,
+        changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"},
+        actor=TEST_ACTOR,
     )
 
     order.refresh_from_db()
@@ -182,7 +166,9 @@ def test_a_new_address_a_single_site_can_serve_replaces_the_proposal_and_closes_
 
 def test_approving_a_plan_whose_stock_went_while_one_site_can_now_fill_it_closes_the_proposal(client, network, service_agent):
     order, exception = proposed_split(network)
-    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+    stock_count_correction(
+        location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms"
+    )
     stock(network["a"], network["y"], 5)  # site A now holds both SKUs
     client.force_login(service_agent)
 
@@ -205,9 +191,13 @@ def test_a_proposal_is_closed_when_the_order_is_planned_otherwise_after_a_hold(n
     order, exception = proposed_split(network)
     canada = {"city": "Toronto", "region": "ON", "country": "CA"}
 
-    order_change_address(order=order, changes={**canada, "postal_code": "XXX"}, actor=TEST_ACTOR)  # held: not a Canadian postal code
+    order_change_address(
+        order=order, changes={**canada, "postal_code": "XXX"}, actor=TEST_ACTOR
+    )  # held: not a Canadian postal code
     assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD
-    order_change_address(order=order, changes={"postal_code": "M5V 3L9"}, actor=TEST_ACTOR)  # the hold lifts, the order is planned
+    order_change_address(
+        order=order, changes={"postal_code": "M5V 3L9"}, actor=TEST_ACTOR
+    )  # the hold lifts, the order is planned
 
     order.refresh_from_db()
     assert order.status == OrderStatus.ALLOCATED
@@ -241,7 +231,9 @@ def test_an_address_no_site_serves_backorders_an_order_awaiting_split_approval(n
         network[code].save()
 
     change = order_change_address(
-        order=order, changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"}, actor=TEST_ACTOR,
+        order=order,
+        changes={"city": "Toronto", "region": "ON", "postal_code": "M5V 3L9", "country": "CA"},
+        actor=TEST_ACTOR,
     )
 
     order.refresh_from_db()
@@ -254,7 +246,9 @@ def test_an_address_no_site_serves_backorders_an_order_awaiting_split_approval(n
 def test_a_new_proposal_for_the_same_order_is_what_the_queue_shows(network):
     order, exception = proposed_split(network)
     assert exception.summary == "Proposed split: A + B"
-    stock_count_correction(location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms")
+    stock_count_correction(
+        location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms"
+    )
 
     split_approve(order=order, actor=TEST_ACTOR)  # planned again: A + C, and the same exception carries it
 

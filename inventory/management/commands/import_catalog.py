@@ -21,8 +21,13 @@ class Command(BaseCommand):
             raise CommandError("Give at least one of --locations, --skus, --stock.")
         console = Console(file=self.stderr._out, stderr=True)
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False, disable=options["verbosity"] == 0,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=options["verbosity"] == 0,
         ) as bar:
 
             def progress(rows, label, total):
