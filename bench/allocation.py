@@ -126,11 +126,14 @@ def make_progress() -> Progress:
 def seed(scenario: Scenario, rng: random.Random) -> None:
     from django.utils import timezone
 
-    from fulfillment.actors import Actor
+    from core.actors import Actor
     from inventory.models import Location, Sku
     from inventory.services import stock_receive
+    from orders.addresses import Address
     from orders.models import RoutingRule
-    from orders.services import Address, LineInput, order_create, order_mark_ready, partner_ensure
+    from orders.services.intake import LineInput, order_create
+    from orders.services.lifecycle import order_mark_ready
+    from orders.services.partners import partner_ensure
 
     actor = Actor.job("bench")
     locations = [
@@ -203,9 +206,9 @@ class Result:
 def allocate_all(scenario: Scenario) -> Result:
     from django.db import connection
 
-    from fulfillment.actors import Actor
-    from orders.allocation import order_route
+    from core.actors import Actor
     from orders.models import Order, OrderStatus
+    from orders.services.allocation import order_route
 
     actor = Actor.job("bench")
     orders = list(Order.objects.filter(status=OrderStatus.READY).order_by("pk"))

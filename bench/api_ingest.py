@@ -162,10 +162,10 @@ def seed() -> tuple[str, list[str]]:
     """One partner, one US location with ample stock of every SKU; gives (API token, SKU codes)."""
     from django.db import connection
 
-    from fulfillment.actors import Actor
+    from core.actors import Actor
     from inventory.models import Location, Sku
     from inventory.services import stock_receive
-    from orders.services import partner_ensure
+    from orders.services.partners import partner_ensure
 
     actor = Actor.job("bench")
     location = Location.objects.create(code="BENCH-US", name="Bench site", country="US", ships_to=["US"], active=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fulfillment.actors import Actor
-from fulfillment.db import atomic_retrying_deadlocks
-from fulfillment.errors import Conflict, Forbidden, InvalidInput, NotFound
-from fulfillment.roles import Role
+from core.actors import Actor
+from core.db import atomic_retrying_deadlocks
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.roles import Role
 
 from . import forms, services
 from .errors import NOT_YOUR_QUEUE, PERMISSION_DENIED, ExceptionError
@@ -55,6 +55,10 @@ def get(code: str) -> Action:
         return _registry[code]
     except KeyError:
         raise NotFound(ExceptionError.UNKNOWN_ACTION, f"There is no action {code!r}.") from None
+
+
+def registered(code: str) -> bool:
+    return code in _registry
 
 
 def all_actions() -> list[Action]:

@@ -1,20 +1,8 @@
 from django.contrib import admin
 
-from fulfillment.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import BusinessCalendar, ExceptionEvent, ExceptionType, FulfillmentException, Holiday, Presence, Queue, SlaPolicy
-
-
-class HolidayInline(admin.TabularInline):
-    model = Holiday
-    extra = 1
-
-
-@admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
-    list_display = ["name", "timezone"]
-    search_fields = ["name"]
-    inlines = [HolidayInline]
+from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, SlaPolicy
 
 
 @admin.register(Queue)

@@ -5,9 +5,10 @@ from django import forms
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 
-from fulfillment.api import caller_partner, is_staff_caller
+from core.api import caller_partner, is_staff_caller
+from core.priority import Priority
 
-from .models import ExceptionStatus, FulfillmentException, Priority
+from .models import ExceptionStatus, FulfillmentException
 
 
 class ExceptionOutSerializer(serializers.Serializer):

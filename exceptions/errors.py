@@ -11,6 +11,7 @@ class ExceptionError(StrEnum):
     ACTION_NOT_AVAILABLE = "action_not_available"
     NOT_A_MEMBER = "not_a_queue_member"
     ALREADY_OPEN = "already_open"
+    PROBLEM_REMAINS = "problem_remains"
 
 
 NOTE_REQUIRED = "A note is required."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fulfillment.actors import SYSTEM, Actor
+from core.actors import SYSTEM, Actor
 
 from .models import ExceptionEvent, FulfillmentException
 

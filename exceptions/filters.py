@@ -1,9 +1,10 @@
 import django_filters
 from django.db.models import Q
 
+from core.priority import Priority
 from inventory.models import Location
 
-from .models import ExceptionType, FulfillmentException, Priority, Queue, Stage
+from .models import ExceptionType, FulfillmentException, Queue, Stage
 
 
 class ExceptionFilter(django_filters.FilterSet):

@@ -1,40 +1,51 @@
-"""Points where apps to the right (orders) act on exception events without this app importing them.
+"""How this app tells the orders app (to its right, which it never imports) what happens to an order's
+exceptions, and asks it whether an exception's problem is still there.
 
-Handlers run inside the transaction of the service that fires them, so a hold
-and the exception that caused it commit or roll back together.
+The orders app connects one listener at start-up (OrdersConfig.ready). It is called inside the
+transaction of the service that fires it, with the order's and the exception's locks held, so a hold
+and the exception that caused it commit or roll back together. Without a listener nothing happens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from fulfillment.actors import Actor
-
-Handler = Callable[["FulfillmentException", Actor], None]  # noqa: F821
-
-_blocking_raised: list[Handler] = []
-_closed: list[Handler] = []
+from core.actors import Actor
 
 
-def on_blocking_raised(handler: Handler) -> Handler:
-    """Register `handler(exception, actor)`, called when a blocking exception opens on an order."""
-    if handler not in _blocking_raised:
-        _blocking_raised.append(handler)
-    return handler
+@dataclass(frozen=True)
+class ProblemLeft:
+    """What is still wrong, in words, and the codes of the actions that would fix it."""
+
+    message: str
+    fixes: tuple[str, ...] = ()
 
 
-def on_closed(handler: Handler) -> Handler:
-    """Register `handler(exception, actor)`, called when an exception on an order is resolved or dismissed."""
-    if handler not in _closed:
-        _closed.append(handler)
-    return handler
+@dataclass(frozen=True)
+class OrderListener:
+    blocking_raised: Callable[[object, Actor], None]  # a blocking exception opened on an order
+    closed: Callable[[object, Actor], None]  # an exception on an order was resolved or dismissed
+    problem_left: Callable[[object], ProblemLeft | None]  # asked before an exception on an order closes
+
+
+_listener: OrderListener | None = None
+
+
+def connect(listener: OrderListener) -> None:
+    global _listener
+    _listener = listener
 
 
 def blocking_raised(exception, actor: Actor) -> None:
-    for handler in _blocking_raised:
-        handler(exception, actor)
+    if _listener is not None:
+        _listener.blocking_raised(exception, actor)
 
 
 def closed(exception, actor: Actor) -> None:
-    for handler in _closed:
-        handler(exception, actor)
+    if _listener is not None:
+        _listener.closed(exception, actor)
+
+
+def problem_left(exception) -> ProblemLeft | None:
+    return _listener.problem_left(exception) if _listener is not None else None

@@ -13,16 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from .business_time import WorkingCalendar
-
-
-class Priority(models.TextChoices):
-    """Of exceptions and of orders alike."""
-
-    P1 = "P1", "P1 — critical"
-    P2 = "P2", "P2 — high"
-    P3 = "P3", "P3 — normal"
-    P4 = "P4", "P4 — low"
+from core.priority import Priority
 
 
 class Stage(models.TextChoices):
@@ -45,50 +36,6 @@ class Severity(models.TextChoices):
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
     CRITICAL = "critical", "Critical"
-
-
-class BusinessCalendar(models.Model):
-    """Working hours per weekday and holidays; SLA clocks on such a calendar count only working time."""
-
-    name = models.CharField(max_length=100, unique=True)
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Amsterdam.")
-    hours = models.JSONField(
-        default=dict,
-        help_text=(
-            'Weekday (0 = Monday) to working intervals, e.g. {"0": [["09:00", "17:00"]], '
-            '"1": [["08:00", "12:00"], ["13:00", "17:00"]]}.'
-        ),
-    )
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def working_calendar(self) -> WorkingCalendar:
-        return WorkingCalendar.from_json(self.timezone, self.hours, [h.date for h in self.holidays.all()])
-
-    def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        try:
-            WorkingCalendar.from_json(self.timezone, self.hours, [])
-        except (ValueError, KeyError) as exc:
-            raise ValidationError({"hours": str(exc)}) from None
-
-
-class Holiday(models.Model):
-    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
-    date = models.DateField()
-    name = models.CharField(max_length=100, blank=True)
-
-    class Meta:
-        ordering = ["date"]
-        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="holiday_unique_per_calendar")]
-
-    def __str__(self) -> str:
-        return f"{self.date} {self.name}"
 
 
 class Queue(models.Model):
@@ -164,7 +111,11 @@ class SlaPolicy(models.Model):
     )
     escalation_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     calendar = models.ForeignKey(
-        BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True, help_text="Empty: the clock runs around the clock."
+        "core.BusinessCalendar",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="Empty: the clock runs around the clock.",
     )
 
     class Meta:

@@ -78,17 +78,19 @@ class TimelineEntry:
 
 
 def _order_entry(event) -> TimelineEntry:
+    """An OrderEvent (known here only through the order's `events` relation)."""
     if event.kind in ("transition", "shipment"):
-        what = "Shipment" if event.kind == "shipment" else "Order"
+        what = f"Shipment {event.shipment_id}" if event.kind == "shipment" else "Order"
         title = (
             f"{what} {event.name.replace('_', ' ')}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
         )
     else:
         title = f"Order {event.get_kind_display().lower()}: {event.name.replace('_', ' ')}"
-    return TimelineEntry(event.at, "order", title, event.actor, event.data.get("reason", ""), event.data)
+    note = event.data.get("reason", "") if isinstance(event.data, dict) else ""
+    return TimelineEntry(event.at, "order", title, event.actor, note, event.data)
 
 
-def _exception_entry(event: ExceptionEvent) -> TimelineEntry:
+def _exception_entry(event: ExceptionEvent, *, named: bool) -> TimelineEntry:
     label = event.get_kind_display()
     if event.kind == ExceptionEvent.Kind.STATUS_CHANGED:
         change = f"{event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
@@ -99,14 +101,24 @@ def _exception_entry(event: ExceptionEvent) -> TimelineEntry:
         label = f"Escalated to {event.data.get('to_queue')} ({event.data.get('from_priority')} → {event.data.get('to_priority')})"
     if event.operator_minutes:
         label += f" · {event.operator_minutes} min"
+    if named:
+        label = f"{event.exception.type.name}: {label}"
     return TimelineEntry(event.at, "exception", label, event.actor, event.note, event.data)
 
 
-def exception_timeline(exception: FulfillmentException) -> list[TimelineEntry]:
-    """This exception's events and its order's events, newest first."""
-    exception_events = ExceptionEvent.objects.filter(exception=exception)
-    order_events = exception.order.events.all() if exception.order_id else []
-    entries = chain((_exception_entry(e) for e in exception_events), (_order_entry(e) for e in order_events))
+def timeline(*, order=None, exception: FulfillmentException | None = None) -> list[TimelineEntry]:
+    """One history, newest first: an exception's events with its order's, or an order's events with those of all
+    its exceptions (each named by its type)."""
+    if exception is not None:
+        exception_events = ExceptionEvent.objects.filter(exception=exception)
+        order_events = exception.order.events.all() if exception.order_id else []
+    else:
+        exception_events = ExceptionEvent.objects.filter(exception__order=order).select_related("exception__type")
+        order_events = order.events.all()
+    entries = chain(
+        (_exception_entry(event, named=exception is None) for event in exception_events),
+        (_order_entry(event) for event in order_events),
+    )
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
 

@@ -14,22 +14,21 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
-from fulfillment.actors import SYSTEM, Actor
-from fulfillment.errors import Conflict, InvalidInput
-from fulfillment.roles import Role
+from core.actors import SYSTEM, Actor
+from core.business_calendar import add_business_minutes, business_minutes_between
+from core.errors import Conflict, InvalidInput
+from core.fsm import run_transition
+from core.priority import Priority
+from core.roles import Role
 
 from . import events, hooks
-from .business_time import add_business_minutes, business_minutes_between
 from .errors import ALREADY_CLOSED, NOTE_REQUIRED, REASON_REQUIRED, ExceptionError
 from .models import (
-    CLOSED_STATUSES,
     OPEN_STATUSES,
     ExceptionStatus,
     ExceptionType,
     FulfillmentException,
-    Priority,
     Queue,
     Severity,
     SlaPolicy,
@@ -54,11 +53,6 @@ def exception_priority(*, severity: str, customer_tier: str = "standard", servic
     points = SEVERITY_POINTS.get(severity, 1) + TIER_POINTS.get(customer_tier, 0) + SERVICE_POINTS.get(service_level, 0)
     points += next((p for threshold, p in ORDER_VALUE_POINTS if (order_value or 0) >= threshold), 0)
     return next((priority for threshold, priority in PRIORITY_BY_POINTS if points >= threshold), Priority.P4)
-
-
-def raise_priority(priority: str) -> str:
-    order = [Priority.P4, Priority.P3, Priority.P2, Priority.P1]
-    return order[min(order.index(priority) + 1, len(order) - 1)]
 
 
 # --- SLA --------------------------------------------------------------------------------
@@ -270,24 +264,6 @@ def exception_lock(exception: FulfillmentException | int) -> FulfillmentExceptio
     )
 
 
-def _transition(exception: FulfillmentException, name: str, *, fields=(), **kwargs) -> str:
-    from_status = exception.status
-    if not can_proceed(getattr(exception, name)):
-        if exception.status in CLOSED_STATUSES:
-            message = ALREADY_CLOSED.format(status=exception.get_status_display().lower())
-        else:
-            message = f"This exception is {exception.get_status_display().lower()}; that is not possible now."
-        raise Conflict(ExceptionError.ILLEGAL_TRANSITION, message, status=exception.status)
-    try:
-        getattr(exception, name)(**kwargs)
-        exception.save(update_fields=["status", "updated_at", *fields])
-    except (TransitionNotAllowed, ConcurrentTransition):
-        raise Conflict(
-            ExceptionError.ILLEGAL_TRANSITION, "Someone else changed this exception at the same moment; reload it."
-        ) from None
-    return from_status
-
-
 def _touch(exception: FulfillmentException, *, operator_minutes: int, now: datetime, fields: list[str]) -> None:
     """Count the operator's minutes and, on the first human touch, the first response."""
     if operator_minutes:
@@ -323,7 +299,7 @@ def exception_claim(*, exception: FulfillmentException, user, actor: Actor, oper
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
     from_status = exception.status
     if exception.status == ExceptionStatus.OPEN:
-        _transition(exception, "start_work", fields=fields)
+        run_transition(exception, "start_work", fields=fields)
     else:
         exception.save(update_fields=[*fields, "updated_at"])
     events.exception_claimed(
@@ -370,9 +346,10 @@ def exception_wait(
     """Park the exception while someone outside answers; the policy may stop the clock."""
     note = _require_text(note, "note", "Say what the exception is waiting for.")
     exception = exception_lock(exception)
+    _require_open(exception)
     now, fields = timezone.now(), ["waiting_since"]
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
-    from_status = _transition(exception, "wait", fields=fields, now=now)
+    from_status = run_transition(exception, "wait", fields=fields, now=now)
     events.exception_status_changed(
         exception, actor=actor, action="wait", from_status=from_status, note=note, operator_minutes=operator_minutes
     )
@@ -385,6 +362,7 @@ def exception_resume(
 ) -> FulfillmentException:
     """Back to work; when the clock was paused, every deadline moves by the time spent waiting."""
     exception = exception_lock(exception)
+    _require_open(exception)
     now, fields = timezone.now(), []
     paused_minutes = 0.0
     policy = exception.sla_policy
@@ -401,7 +379,7 @@ def exception_resume(
             )
             fields.append(field)
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
-    from_status = _transition(exception, "resume", fields=[*fields, "waiting_since"])
+    from_status = run_transition(exception, "resume", fields=[*fields, "waiting_since"])
     events.exception_status_changed(
         exception,
         actor=actor,
@@ -424,6 +402,11 @@ def _close(
     operator_minutes: int,
     transition_kwargs: dict,
 ) -> FulfillmentException:
+    if exception.order_id is not None:
+        left = hooks.problem_left(exception)
+        if left is not None:
+            # Closing it would leave the order stuck (on hold, or waiting) with nothing open to say why.
+            raise Conflict(ExceptionError.PROBLEM_REMAINS, left.message, fixes=list(left.fixes))
     now = timezone.now()
     fields = [
         "resolution_action",
@@ -433,7 +416,7 @@ def _close(
         *(["root_cause"] if name == "resolve" else []),
     ]
     _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
-    from_status = _transition(exception, name, fields=fields, now=now, **transition_kwargs)
+    from_status = run_transition(exception, name, fields=fields, now=now, **transition_kwargs)
     events.exception_status_changed(
         exception, actor=actor, action=action, from_status=from_status, note=note, operator_minutes=operator_minutes
     )
@@ -494,7 +477,7 @@ def exception_reopen(
     _touch(exception, operator_minutes=operator_minutes, now=timezone.now(), fields=fields)
     try:
         with transaction.atomic():
-            from_status = _transition(exception, "reopen", fields=fields)
+            from_status = run_transition(exception, "reopen", fields=fields)
     except IntegrityError:
         raise Conflict(
             ExceptionError.ALREADY_OPEN, "The same problem is already open in another exception; work that one."
@@ -543,7 +526,7 @@ def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int
     for exception in to_escalate:
         policy = exception.sla_policy
         target_queue = policy.escalation_queue if policy and policy.escalation_queue_id else exception.queue
-        new_priority = raise_priority(exception.priority)
+        new_priority = Priority(exception.priority).raised()
         changed = FulfillmentException.objects.filter(pk=exception.pk, escalated=False).update(
             escalated=True,
             escalated_at=now,

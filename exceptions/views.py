@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from fulfillment.auth import role_required
-from fulfillment.errors import DomainError
+from core.auth import role_required
+from core.errors import DomainError
 
 from . import actions, selectors
 from .models import FulfillmentException
@@ -88,7 +88,7 @@ def _detail_context(request, exception, *, error: str = "", failed: str = "", da
         forms.append((action, actions.action_form(action.code, exception, bound)))
     return {
         "exception": exception,
-        "timeline": selectors.exception_timeline(exception),
+        "timeline": selectors.timeline(exception=exception),
         "stock": selectors.stock_grid(exception),
         "lines": list(exception.order.lines.select_related("sku")) if exception.order_id else [],
         "shipments": list(exception.order.shipments.select_related("location")) if exception.order_id else [],

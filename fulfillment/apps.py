@@ -7,7 +7,7 @@ class FulfillmentConfig(AppConfig):
     verbose_name = "Fulfillment portal"
 
     def ready(self) -> None:
-        from .roles import sync_role_permissions
+        from core.roles import sync_role_permissions
 
         # Once per migrate, after every app has created its permissions.
         post_migrate.connect(sync_role_permissions, sender=self, dispatch_uid="fulfillment.sync_role_permissions")

@@ -20,14 +20,20 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from core.actors import Actor
+from core.roles import Role
 from exceptions.models import ExceptionType, FulfillmentException, Queue, SlaPolicy
 from exceptions.services import FALLBACK_SLA_MINUTES, exception_priority, exception_raise, sla_sweep
-from fulfillment.actors import Actor
-from fulfillment.roles import Role
 from inventory.models import Location, Sku, StockLevel
 from inventory.services import stock_receive
-from orders import services as order_services
+from orders.addresses import Address
 from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment
+from orders.services import allocation as allocation_services
+from orders.services import intake as intake_services
+from orders.services import lifecycle as lifecycle_services
+from orders.services import partners as partner_services
+from orders.services import reservations as reservation_services
+from orders.services import shipments as shipment_services
 
 DATA = Path(__file__).resolve().parent / "demo_data" / "northwind"
 SEED = Actor.job("seed_demo")
@@ -224,7 +230,7 @@ def seed_routing_rules(locations: dict[str, Location]) -> int:
 def seed_partners() -> dict[str, tuple[Partner, str]]:
     result = {}
     for code, name, kind in PARTNERS:
-        partner, token, _ = order_services.partner_ensure(code=code, name=name, kind=kind)
+        partner, token, _ = partner_services.partner_ensure(code=code, name=name, kind=kind)
         result[code] = (partner, token)
     return result
 
@@ -259,43 +265,46 @@ def _reachable(target: str, resolvable: bool, single: int | None, split: list[in
 
 def _drive(order: Order, target: str, single: int | None, split: list[int] | None) -> None:
     """Walk a received order along the lifecycle to `target` (already known to be reachable)."""
-    s = order_services
     if target == OrderStatus.RECEIVED:
         return
     if target == OrderStatus.CANCELLED:
-        s.order_cancel(order=order, reason="Customer changed their mind", actor=SEED)
+        lifecycle_services.order_cancel(order=order, reason="Customer changed their mind", actor=SEED)
         return
-    order = s.order_mark_ready(order=order, actor=SEED)
+    order = lifecycle_services.order_mark_ready(order=order, actor=SEED)
     if target == OrderStatus.READY:
         return
     if target == OrderStatus.ON_HOLD:
-        s.order_hold(order=order, reason="Payment review", actor=SEED)
+        lifecycle_services.order_hold(order=order, reason="Payment review", actor=SEED)
         return
     if target == OrderStatus.BACKORDERED:
-        s.order_backorder(order=order, actor=SEED, short={"reason": "waiting for the next receipt"})
+        lifecycle_services.order_backorder(order=order, actor=SEED, short={"reason": "waiting for the next receipt"})
         return
     lines = list(order.lines.order_by("line_number"))
     if target in (OrderStatus.AWAITING_APPROVAL, OrderStatus.PARTIALLY_SHIPPED):
         by_site: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for line, site in zip(lines, split, strict=True):
             by_site[site].append((line.pk, line.quantity_open))
-        plan = [s.PlannedShipment(site, tuple(site_lines)) for site, site_lines in by_site.items()]
+        plan = [reservation_services.PlannedShipment(site, tuple(site_lines)) for site, site_lines in by_site.items()]
     else:
-        plan = [s.PlannedShipment(single, tuple((line.pk, line.quantity_open) for line in lines))]
-    order = s.order_allocate(order=order, plan=plan, actor=SEED, requires_approval=target == OrderStatus.AWAITING_APPROVAL)
+        plan = [reservation_services.PlannedShipment(single, tuple((line.pk, line.quantity_open) for line in lines))]
+    order = allocation_services.order_allocate(
+        order=order, plan=plan, actor=SEED, requires_approval=target == OrderStatus.AWAITING_APPROVAL
+    )
     if target in (OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL):
         return
-    order = s.order_release(order=order, actor=SEED)
+    order = lifecycle_services.order_release(order=order, actor=SEED)
     if target == OrderStatus.RELEASED:
         return
     shipments = list(Shipment.objects.filter(order=order).order_by("pk"))
     to_ship = shipments[:1] if target == OrderStatus.PARTIALLY_SHIPPED else shipments
     for number, shipment in enumerate(to_ship, start=1):
-        s.shipment_pick(shipment=shipment, actor=SEED)
-        s.shipment_pack(shipment=shipment, actor=SEED)
-        s.shipment_ship(shipment=shipment, carrier="UPS", tracking_number=f"1Z{order.pk:06d}{number:02d}", actor=SEED)
+        shipment_services.shipment_pick(shipment=shipment, actor=SEED)
+        shipment_services.shipment_pack(shipment=shipment, actor=SEED)
+        shipment_services.shipment_ship(
+            shipment=shipment, carrier="UPS", tracking_number=f"1Z{order.pk:06d}{number:02d}", actor=SEED
+        )
         if target == OrderStatus.DELIVERED:
-            s.shipment_deliver(shipment=shipment, actor=SEED)
+            shipment_services.shipment_deliver(shipment=shipment, actor=SEED)
 
 
 def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, Location]) -> Counter:
@@ -330,7 +339,7 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
         partner = partner_list[index % len(partner_list)]
         customer = customers.get(row["customerID"], {})
         with transaction.atomic():
-            order = order_services.order_create(
+            order = intake_services.order_create(
                 partner=partner,
                 external_id=f"NW-{row['orderID']}",
                 placed_at=datetime.fromisoformat(row["orderDate"]).replace(tzinfo=UTC) + shift,
@@ -338,7 +347,7 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
                 customer_email=f"{row['customerID'].lower()}@example.com",
                 customer_tier=["standard", "standard", "priority", "strategic"][index % 4],
                 service_level=["standard", "standard", "express", "same_day"][index % 4],
-                address=order_services.Address(
+                address=Address(
                     name=row["shipName"],
                     line1=row["shipAddress"],
                     city=row["shipCity"],
@@ -347,7 +356,7 @@ def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, L
                     country=country,
                 ),
                 lines=[
-                    order_services.LineInput(sku_code(d["productID"]), int(d["quantity"]), "each", Decimal(d["unitPrice"]))
+                    intake_services.LineInput(sku_code(d["productID"]), int(d["quantity"]), "each", Decimal(d["unitPrice"]))
                     for d in lines
                 ],
                 actor=Actor.for_partner(partner.code),

@@ -4,7 +4,8 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .api import error_body
+from core.api import error_body
+
 from .health import broker_status, database_status
 
 

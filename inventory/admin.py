@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from fulfillment.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 from .models import Location, Sku, StockLevel, StockMovement
 

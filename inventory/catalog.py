@@ -16,8 +16,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from fulfillment.actors import Actor
-from fulfillment.errors import InvalidInput
+from core.actors import Actor
+from core.errors import InvalidInput
 
 from .errors import InventoryError
 from .models import Location, Sku, StockLevel

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from core.addresses import normalized_postal_code
+
 
 class Location(models.Model):
     class Kind(models.TextChoices):
@@ -33,8 +35,8 @@ class Location(models.Model):
         return (country or "").upper() in {c.upper() for c in self.ships_to}
 
     def serves_postal_code(self, postal_code: str) -> bool:
-        code = (postal_code or "").replace(" ", "").upper()
-        return any(code.startswith(prefix.replace(" ", "").upper()) for prefix in self.postal_prefixes if prefix)
+        code = normalized_postal_code(postal_code)
+        return any(code.startswith(normalized_postal_code(prefix)) for prefix in self.postal_prefixes if prefix)
 
 
 class Sku(models.Model):

@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from fulfillment.actors import Actor
-from fulfillment.errors import Conflict, InvalidInput
+from core.actors import Actor
+from core.errors import Conflict, InvalidInput
 
 from .errors import ADJUSTMENT_MUST_NOT_BE_ZERO, QUANTITY_MUST_BE_POSITIVE, InventoryError
 from .models import StockLevel, StockMovement

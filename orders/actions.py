@@ -1,14 +1,17 @@
-"""Resolution actions that touch orders, registered into the exceptions registry at start-up."""
+"""Resolution actions that touch orders, registered into the exceptions registry at start-up.
+
+Each runs one service of orders.services.resolutions, which owns the order of its steps.
+"""
 
 from __future__ import annotations
 
 from exceptions import actions
-from exceptions import services as exception_services
 from exceptions.models import FulfillmentException
 
-from . import allocation, forms, services
-from .models import CANCELLABLE, OrderStatus
-from .services import EDITABLE_ADDRESS, Address
+from . import forms
+from .addresses import Address
+from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderStatus
+from .services import resolutions
 
 
 def _order_status(exception: FulfillmentException) -> str | None:
@@ -19,128 +22,8 @@ def _minutes(data: dict) -> int:
     return data.get("operator_minutes") or 0
 
 
-def release_hold(exception, actor, data, user):
-    # Resolving the exception lifts the hold (through the exceptions hook) once no other blocking one is left.
-    exception_services.exception_resolve(
-        exception=exception, note=data["note"], action="release_hold", actor=actor, operator_minutes=_minutes(data)
-    )
-
-
 def _short_pick_after_release(exception: FulfillmentException) -> bool:
-    return exception.type.code == "short_pick" and _order_status(exception) in services.AFTER_RELEASE
-
-
-def cancel_line(exception, actor, data, user) -> str:
-    if _short_pick_after_release(exception):
-        # The warehouse is shipping what it picked: only the units it could not find are cancelled.
-        order = services.order_line_cancel_owed(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
-        note = f"Line {data['line'].line_number}: the units short cancelled ({data['reason']})"
-    else:
-        order = services.order_line_cancel(order=exception.order, line=data["line"], reason=data["reason"], actor=actor)
-        note = f"Line {data['line'].line_number} cancelled: {data['reason']}"
-    if order.status == OrderStatus.CANCELLED:
-        return "That was the last line: the order is cancelled."
-    exception_services.exception_resolve(
-        exception=exception, note=note, action="cancel_line", actor=actor, operator_minutes=_minutes(data)
-    )
-    if order.status == OrderStatus.BACKORDERED:
-        # Nothing retries a backorder by itself: the lines left may well be in stock now.
-        try:
-            order = services.order_retry_allocation(order=order, actor=actor)
-        except services.IllegalTransition:
-            return note  # something still blocks it: that exception's owner takes it from here
-        note += f". Allocation: {allocation.order_route(order=order, actor=actor).get_outcome_display().lower()}."
-    return note
-
-
-def cancel_order(exception, actor, data, user):
-    services.order_cancel(order=exception.order, reason=data["reason"], actor=actor, operator_minutes=_minutes(data))
-
-
-def correct_address(exception, actor, data, user):
-    address = Address(**{k: data.get(k, "") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")})
-    change = allocation.order_correct_address(order=exception.order, address=address, actor=actor)
-    exception_services.exception_resolve(
-        exception=exception,
-        note="Address corrected and re-validated.",
-        action="correct_address",
-        actor=actor,
-        operator_minutes=_minutes(data),
-    )
-    # The other fields' exceptions: the corrected address passed every check, so it fixes them too.
-    services.close_corrected_address_exceptions(
-        change.order,
-        actor=actor,
-        note=f"The address was corrected on exception {exception.pk}.",
-        action="correct_address",
-    )
-
-
-def approve_split(exception, actor, data, user) -> str:
-    result = allocation.split_approve(order=exception.order, actor=actor)
-    exception.order.refresh_from_db()
-    exception.refresh_from_db()
-    if exception.order.status == OrderStatus.AWAITING_APPROVAL or not exception.is_open:
-        # Planned again: again a split (the same exception carries the new proposal), or otherwise (the new plan closed it).
-        exception_services.exception_comment(
-            exception=exception, note=result.message, actor=actor, operator_minutes=_minutes(data)
-        )
-    else:
-        exception_services.exception_resolve(
-            exception=exception, note=result.message, action="approve_split", actor=actor, operator_minutes=_minutes(data)
-        )
-    return result.message
-
-
-def reject_split(exception, actor, data, user) -> str:
-    allocation.split_reject(order=exception.order, actor=actor, reason=data["reason"])
-    exception_services.exception_resolve(
-        exception=exception,
-        note=f"Rejected: {data['reason']}",
-        action="reject_split",
-        actor=actor,
-        operator_minutes=_minutes(data),
-    )
-    return "Split rejected: the reservations are released and the order waits for full stock."
-
-
-def cancel_line_ship_rest(exception, actor, data, user) -> str:
-    line = data["line"]
-    order = services.order_line_cancel(order=exception.order, line=line, reason=data["reason"], actor=actor)
-    if order.status == OrderStatus.CANCELLED:
-        return "That was the last line: the order is cancelled."
-    return f"Line {line.line_number} cancelled. {approve_split(exception, actor, data, user)}"
-
-
-def reallocate(exception, actor, data, user) -> str:
-    location = data["location"]
-    # Resolved first, in the same transaction: if the location cannot take the order, both roll back.
-    exception_services.exception_resolve(
-        exception=exception,
-        note=f"Reallocated to {location.code}.",
-        action="reallocate",
-        actor=actor,
-        operator_minutes=_minutes(data),
-    )
-    if _short_pick_after_release(exception):
-        allocation.order_reallocate_owed_to(order=exception.order, location=location, actor=actor)
-        return f"The units short now ship from {location.code}; they went to the warehouse at once."
-    decision = allocation.order_reallocate_to(order=exception.order, location=location, actor=actor)
-    return f"Reallocated to {location.code}: {decision.get_outcome_display().lower()}."
-
-
-def substitute_sku(exception, actor, data, user) -> str:
-    line, substitute = data["substitution"]
-    note = f"Line {line.line_number} now ships {substitute.code}."
-    exception_services.exception_resolve(
-        exception=exception, note=note, action="substitute_sku", actor=actor, operator_minutes=_minutes(data)
-    )
-    order = services.order_line_substitute(order=exception.order, line=line, substitute=substitute, actor=actor)
-    if order.status == OrderStatus.BACKORDERED:
-        order = services.order_retry_allocation(order=order, actor=actor)
-        decision = allocation.order_route(order=order, actor=actor)
-        note += f" Allocation: {decision.get_outcome_display().lower()}."
-    return note
+    return exception.type.code == "short_pick" and _order_status(exception) in AFTER_RELEASE
 
 
 def register_actions() -> None:
@@ -150,7 +33,9 @@ def register_actions() -> None:
             "Release hold",
             "orders.release_hold",
             forms.ReleaseHoldForm,
-            run=release_hold,
+            run=lambda e, actor, d, user: resolutions.exception_release_hold(
+                exception=e, note=d["note"], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.ON_HOLD,
             generic=False,
             verb="release orders from hold",
@@ -162,8 +47,10 @@ def register_actions() -> None:
             "Cancel line",
             "orders.cancel_line",
             forms.CancelLineForm,
-            run=cancel_line,
-            applies=lambda e, user: e.is_open and (_order_status(e) in EDITABLE_ADDRESS or _short_pick_after_release(e)),
+            run=lambda e, actor, d, user: resolutions.exception_cancel_line(
+                exception=e, line=d["line"], reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and (_order_status(e) in ADDRESS_EDITABLE or _short_pick_after_release(e)),
             generic=False,
             verb="cancel order lines",
             style="danger",
@@ -175,7 +62,9 @@ def register_actions() -> None:
             "Cancel order",
             "orders.cancel_order",
             forms.CancelOrderForm,
-            run=cancel_order,
+            run=lambda e, actor, d, user: resolutions.exception_cancel_order(
+                exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: e.is_open and _order_status(e) in CANCELLABLE,
             generic=False,
             verb="cancel orders",
@@ -188,10 +77,26 @@ def register_actions() -> None:
             "Correct address",
             "orders.correct_address",
             forms.CorrectAddressForm,
-            run=correct_address,
-            applies=lambda e, user: e.is_open and _order_status(e) in EDITABLE_ADDRESS,
+            run=lambda e, actor, d, user: resolutions.exception_correct_address(
+                exception=e, address=Address.from_mapping(d), actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and _order_status(e) in ADDRESS_EDITABLE,
             generic=False,
             verb="correct addresses",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "accept_price",
+            "Accept the partner's price",
+            "orders.accept_price",
+            forms.AcceptPriceForm,
+            run=lambda e, actor, d, user: resolutions.exception_accept_price(
+                exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and e.line_id is not None and _order_status(e) in ADDRESS_EDITABLE,
+            generic=False,
+            verb="accept partners' prices",
         )
     )
     actions.register(
@@ -200,7 +105,9 @@ def register_actions() -> None:
             "Approve split",
             "orders.approve_split",
             forms.ApproveSplitForm,
-            run=approve_split,
+            run=lambda e, actor, d, user: resolutions.exception_approve_split(
+                exception=e, actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
             generic=False,
             verb="approve split shipments",
@@ -213,7 +120,9 @@ def register_actions() -> None:
             "Reject split",
             "orders.approve_split",
             forms.RejectSplitForm,
-            run=reject_split,
+            run=lambda e, actor, d, user: resolutions.exception_reject_split(
+                exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
             generic=False,
             verb="reject split shipments",
@@ -226,7 +135,9 @@ def register_actions() -> None:
             "Cancel a line, ship the rest",
             "orders.cancel_line",
             forms.CancelLineShipRestForm,
-            run=cancel_line_ship_rest,
+            run=lambda e, actor, d, user: resolutions.exception_cancel_line_ship_rest(
+                exception=e, line=d["line"], reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: e.is_open and _order_status(e) == OrderStatus.AWAITING_APPROVAL,
             generic=False,
             verb="cancel order lines",
@@ -238,7 +149,9 @@ def register_actions() -> None:
             "Reallocate to a location",
             "orders.reallocate_order",
             forms.ReallocateForm,
-            run=reallocate,
+            run=lambda e, actor, d, user: resolutions.exception_reallocate(
+                exception=e, location=d["location"], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: (
                 e.is_open
                 and (
@@ -256,7 +169,9 @@ def register_actions() -> None:
             "Substitute SKU",
             "orders.substitute_sku",
             forms.SubstituteSkuForm,
-            run=substitute_sku,
+            run=lambda e, actor, d, user: resolutions.exception_substitute_sku(
+                exception=e, line=d["substitution"][0], substitute=d["substitution"][1], actor=actor, operator_minutes=_minutes(d)
+            ),
             applies=lambda e, user: (
                 e.is_open
                 and _order_status(e) in (OrderStatus.BACKORDERED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.RECEIVED)

@@ -3,9 +3,9 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from fulfillment.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from . import allocation
+from . import routing
 from .models import (
     CustomerTier,
     IdempotencyKey,
@@ -244,7 +244,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Dry run the whole rule set as saved")
     def dry_run_rule_set(self, request, queryset):
-        rows = allocation.dry_run(allocation.active_rules(), allocation.dry_run_orders())
+        rows = routing.dry_run(routing.active_rules(), routing.dry_run_orders())
         return TemplateResponse(
             request,
             "admin/orders/routingrule/dry_run.html",
@@ -273,14 +273,14 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         if not getattr(request, "routing_dry_run", False):
             return super().response_change(request, obj)
         # The edit is saved only inside this transaction: evaluate it, show it, then roll it back.
-        rules = [rule for rule in allocation.active_rules() if rule.rule_id != obj.pk]
+        rules = [rule for rule in routing.active_rules() if rule.rule_id != obj.pk]
         rules.append(
-            allocation.RuleSpec.from_rule(
+            routing.RuleSpec.from_rule(
                 RoutingRule.objects.prefetch_related("partners", "excluded_locations", "ranked_locations").get(pk=obj.pk)
             )
         )
         rules.sort(key=lambda rule: (rule.priority, rule.rule_id or 0))
-        rows = allocation.dry_run(rules, allocation.dry_run_orders())
+        rows = routing.dry_run(rules, routing.dry_run_orders())
         request.method, request.POST = "GET", request.POST.__class__()
         request.routing_dry_run = False
         response = super().changeform_view(

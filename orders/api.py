@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import json
-
 import django_filters
 from django.conf import settings
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import Actor
+from core.api import PayloadTooLarge, caller_partner, error_body, error_response, is_staff_caller
+from core.db import atomic_retrying_deadlocks
 from exceptions.models import FulfillmentException
-from fulfillment.actors import Actor
-from fulfillment.api import PayloadTooLarge, caller_partner, error_response, is_staff_caller
-from fulfillment.db import atomic_retrying_deadlocks
 from inventory.selectors import availability
 
-from . import allocation, intake, services
 from .errors import OrderError
-from .models import IDEMPOTENCY_KEY_MAX_LENGTH, Order, OrderStatus, Shipment, prefetched
+from .models import IDEMPOTENCY_KEY_MAX_LENGTH, LOADED, Order, OrderStatus, Shipment, ShipmentLine, loaded
 from .selectors import orders_changed_after
 from .serializers import (
     ACTION_PERMISSIONS,
@@ -35,6 +34,8 @@ from .serializers import (
     ShipmentSerializer,
     StrictSerializer,
 )
+from .services import addresses as address_services
+from .services import idempotency, intake, lifecycle, shipments
 
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=text)
@@ -62,12 +63,20 @@ def _actor(request) -> Actor:
     return Actor.for_partner(partner.code, request.user.pk) if partner else Actor.for_user(request.user)
 
 
+def shipments_with_lines():
+    return Shipment.objects.select_related("location").prefetch_related(
+        Prefetch("lines", queryset=ShipmentLine.objects.all(), to_attr="loaded_lines")
+    )
+
+
 def order_queryset(user):
     """Orders the caller may see: a partner its own, staff all; prefetched for the serializer."""
     queryset = Order.objects.select_related("partner").prefetch_related(
-        "lines",
-        Prefetch("shipments", queryset=Shipment.objects.select_related("location").prefetch_related("lines").order_by("pk")),
-        Prefetch("exceptions", queryset=FulfillmentException.objects.select_related("type").order_by("pk")),
+        Prefetch("lines", to_attr="loaded_lines"),
+        Prefetch("shipments", queryset=shipments_with_lines().order_by("pk"), to_attr="loaded_shipments"),
+        Prefetch(
+            "exceptions", queryset=FulfillmentException.objects.select_related("type").order_by("pk"), to_attr="loaded_exceptions"
+        ),
     )
     partner = caller_partner(user)
     if partner is not None:
@@ -114,11 +123,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = order_queryset(self.request.user).get(pk=order_id)
         return Response(OrderSerializer(order, context={"request": self.request}).data, status=http_status)
 
-    def _answer_loaded(self, order: Order, http_status: int) -> Response:
-        """The order as a service left it when it is current with everything the answer shows, else read again."""
-        if any(prefetched(order, name) is None for name in ("lines", "shipments", "exceptions")):
-            return self._answer(order.pk, http_status)
-        return Response(OrderSerializer(order, context={"request": self.request}).data, status=http_status)
+    def _intake_answer(self, partner, data: dict, body_fingerprint: str) -> idempotency.Answer:
+        outcome = intake.order_intake(partner=partner, data=data, body_fingerprint=body_fingerprint, actor=_actor(self.request))
+        if not outcome.created:
+            body = error_body(
+                OrderError.DUPLICATE_ORDER,
+                f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
+                order_id=outcome.order.pk,
+            )
+            return idempotency.Answer(status.HTTP_409_CONFLICT, JSONRenderer().render(body))
+        order = outcome.order
+        if any(loaded(order, name) is None for name in LOADED):
+            # The services changed more than the order they left in memory (it was held, split, backordered).
+            order = order_queryset(self.request.user).get(pk=order.pk)
+        body = OrderSerializer(order, context={"request": self.request}).data
+        return idempotency.Answer(status.HTTP_201_CREATED, JSONRenderer().render(body))
 
     @extend_schema(
         summary="Submit an order",
@@ -149,16 +168,25 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise PermissionDenied("Only partners submit orders; staff accounts read.")
         serializer = OrderInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        body_fingerprint = intake.fingerprint(request.data)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        body_fingerprint = idempotency.fingerprint(request.data)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            key = key.strip()
+        if key == "":
+            return error_response(
+                "validation_error",
+                "The Idempotency-Key is empty; send a unique string per order attempt, or no header at all.",
+                status.HTTP_400_BAD_REQUEST,
+                fields={"Idempotency-Key": ["May not be blank."]},
+            )
+        if len(key or "") > IDEMPOTENCY_KEY_MAX_LENGTH:
             return error_response(
                 "validation_error",
                 f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
                 status.HTTP_400_BAD_REQUEST,
                 fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}."]},
             )
-        if "\x00" in key:
+        if "\x00" in (key or ""):
             return error_response(
                 "validation_error",
                 "The Idempotency-Key may not contain NUL characters.",
@@ -166,30 +194,16 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 fields={"Idempotency-Key": ["NUL characters are not allowed."]},
             )
 
-        def store() -> Response:
-            claimed = intake.idempotency_claim(partner=partner, key=key, body_fingerprint=body_fingerprint) if key else None
-            if isinstance(claimed, intake.Replay):
-                return Response(claimed.body, status=claimed.status_code, headers={"Idempotent-Replayed": "true"})
-            outcome = intake.order_intake(
-                partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request)
-            )
-            if outcome.created:
-                response = self._answer_loaded(outcome.order, status.HTTP_201_CREATED)
-            else:
-                response = error_response(
-                    OrderError.DUPLICATE_ORDER,
-                    f"You already sent order {outcome.order.external_id}; it is order {outcome.order.pk}.",
-                    status.HTTP_409_CONFLICT,
-                    order_id=outcome.order.pk,
-                )
-            if claimed is not None:
-                # Stored as plain JSON (dates and decimals as the partner received them) for the replay.
-                intake.idempotency_record(
-                    claimed, status_code=response.status_code, body=json.loads(json.dumps(response.data, default=str))
-                )
-            return response
-
-        return atomic_retrying_deadlocks(store)
+        answer = idempotency.idempotent(
+            partner=partner,
+            key=key,
+            body_fingerprint=body_fingerprint,
+            answer=lambda: self._intake_answer(partner, serializer.validated_data, body_fingerprint),
+        )
+        response = HttpResponse(answer.body, status=answer.status_code, content_type="application/json")
+        if answer.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
     @extend_schema(summary="List your orders", responses={200: OrderSerializer(many=True), **{k: ERRORS[k] for k in (401, 429)}})
     def list(self, request, *args, **kwargs):
@@ -212,7 +226,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         _staff_need(request, ACTION_PERMISSIONS["cancel"])
         order = self.get_object()
         atomic_retrying_deadlocks(
-            lambda: services.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
+            lambda: lifecycle.order_cancel(order=order, reason="Cancelled by the partner", actor=_actor(request))
         )
         return self._answer(order.pk, status.HTTP_200_OK)
 
@@ -236,7 +250,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Send at least one address field to change."]})
         result = atomic_retrying_deadlocks(
-            lambda: allocation.order_change_address(order=order, changes=changes, actor=_actor(request))
+            lambda: address_services.order_change_address(order=order, changes=changes, actor=_actor(request))
         )
         return self._answer(order.pk, status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
 
@@ -348,14 +362,14 @@ class ShipmentEventSerializer(serializers.Serializer):
 def _apply_event(shipment: Shipment, event: dict, actor: Actor) -> None:
     kind = event["type"]
     if kind == "picked":
-        services.shipment_pick(shipment=shipment, actor=actor, source_system="api")
+        shipments.shipment_pick(shipment=shipment, actor=actor, source_system="api")
     elif kind == "short_picked":
         picked = {row["line"]: row["picked"] for row in event["lines"]}
-        allocation.shipment_short_pick(shipment=shipment, picked=picked, actor=actor, source_system="api")
+        shipments.shipment_short_pick(shipment=shipment, picked=picked, actor=actor, source_system="api")
     elif kind == "packed":
-        services.shipment_pack(shipment=shipment, actor=actor)
+        shipments.shipment_pack(shipment=shipment, actor=actor)
     elif kind == "shipped":
-        services.shipment_ship(
+        shipments.shipment_ship(
             shipment=shipment,
             carrier=event["carrier"],
             tracking_number=event["tracking_number"],
@@ -363,9 +377,9 @@ def _apply_event(shipment: Shipment, event: dict, actor: Actor) -> None:
             source_system="api",
         )
     elif kind == "delivered":
-        services.shipment_deliver(shipment=shipment, actor=actor)
+        shipments.shipment_deliver(shipment=shipment, actor=actor)
     else:
-        services.shipment_label_failed(shipment=shipment, reason=event["reason"], actor=actor, source_system="api")
+        shipments.shipment_label_failed(shipment=shipment, reason=event["reason"], actor=actor, source_system="api")
 
 
 class ShipmentEventView(APIView):
@@ -389,5 +403,5 @@ class ShipmentEventView(APIView):
         serializer = ShipmentEventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         atomic_retrying_deadlocks(lambda: _apply_event(shipment, serializer.validated_data, _actor(request)))
-        shipment = Shipment.objects.select_related("location").prefetch_related("lines").get(pk=shipment.pk)
+        shipment = shipments_with_lines().get(pk=shipment.pk)
         return Response(ShipmentSerializer(shipment).data)

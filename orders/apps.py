@@ -8,9 +8,14 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from exceptions import hooks
 
-        from . import actions, allocation, services
+        from . import actions
+        from .services import resolutions
 
-        hooks.on_blocking_raised(services.hold_for_blocking_exception)
-        hooks.on_closed(services.release_hold_when_clear)
-        hooks.on_closed(allocation.route_when_hold_lifts)  # after the hold lifted
+        hooks.connect(
+            hooks.OrderListener(
+                blocking_raised=resolutions.exception_blocking_raised_locked,
+                closed=resolutions.exception_closed_locked,
+                problem_left=resolutions.problem_left,
+            )
+        )
         actions.register_actions()

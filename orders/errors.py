@@ -9,3 +9,4 @@ class OrderError(StrEnum):
     INVALID_PLAN = "invalid_plan"
     DUPLICATE_ORDER = "duplicate_order"
     INVALID_ADDRESS = "invalid_address"
+    PRICE_BEYOND_LIMIT = "price_beyond_limit"

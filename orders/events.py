@@ -1,44 +1,20 @@
 """Creators of OrderEvent rows; services call them inside their transaction.
 
-Inside `batched()` the rows are kept and written with one INSERT when the block ends,
-still inside the transaction; each keeps the moment it happened (`at`) and its place
-in the sequence.
+Each event is written when it happens and then handed to the subscribers (orders.subscribers),
+in the same transaction: the audit trail and whatever subscribes to it (the outbox) stay in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from core.actors import Actor
 
-from fulfillment.actors import Actor
-
+from . import subscribers
 from .models import Order, OrderEvent, Shipment
-
-_pending: ContextVar[list[OrderEvent] | None] = ContextVar("pending_order_events", default=None)
-
-
-@contextmanager
-def batched() -> Iterator[None]:
-    """Write the events of the block with one INSERT at its end; nothing if it raises. Nested blocks join the outer one."""
-    if _pending.get() is not None:
-        yield
-        return
-    pending: list[OrderEvent] = []
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-    OrderEvent.objects.bulk_create(pending)
 
 
 def _record(event: OrderEvent) -> OrderEvent:
-    pending = _pending.get()
-    if pending is None:
-        event.save(force_insert=True)
-    else:
-        pending.append(event)
+    event.save(force_insert=True)
+    subscribers.notify(event)
     return event
 
 

@@ -6,6 +6,7 @@ from exceptions.errors import NOTE_REQUIRED, REASON_REQUIRED
 from exceptions.forms import ActionForm
 from inventory.models import Location, Sku
 
+from .addresses import ADDRESS_FIELDS
 from .models import OrderLine
 
 
@@ -43,14 +44,20 @@ class CorrectAddressForm(ActionForm):
     postal_code = forms.CharField(max_length=20, required=False)
     country = forms.CharField(max_length=2, min_length=2, help_text="Two-letter ISO code.")
 
-    field_order = ["name", "line1", "line2", "city", "region", "postal_code", "country", "operator_minutes"]
+    field_order = [*ADDRESS_FIELDS, "operator_minutes"]
 
     def __init__(self, *args, exception=None, **kwargs):
         super().__init__(*args, exception=exception, **kwargs)
         order = exception.order if exception is not None and exception.order_id else None
         if order is not None and not self.is_bound:
-            for name in ("name", "line1", "line2", "city", "region", "postal_code", "country"):
+            for name in ADDRESS_FIELDS:
                 self.fields[name].initial = getattr(order, f"ship_{name}")
+
+
+class AcceptPriceForm(ActionForm):
+    reason = forms.CharField(
+        label="Why this price stands", widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": REASON_REQUIRED}
+    )
 
 
 class ApproveSplitForm(ActionForm):

@@ -7,7 +7,8 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from exceptions.models import OPEN_STATUSES, Priority
+from core.priority import Priority
+from exceptions.models import OPEN_STATUSES
 
 
 class ServiceLevel(models.TextChoices):
@@ -45,6 +46,12 @@ class Partner(models.Model):
         default=5,
         help_text="A unit price further than this from the catalogue price holds the order for a look.",
     )
+    price_override_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=25,
+        help_text="A person may accept a unit price up to this far from the catalogue price; beyond it, the line goes.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -74,32 +81,35 @@ S = OrderStatus
 BASE_QUANTITY_LIMIT = 2_147_483_647
 HOLDABLE = [S.RECEIVED, S.READY, S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL]
 CANCELLABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED, S.RELEASED]
+# With the warehouse: an address change then needs a person, who tells the warehouse.
+AFTER_RELEASE = [S.RELEASED, S.PARTIALLY_SHIPPED]
+# Before release, the address can simply be replaced.
+ADDRESS_EDITABLE = [S.RECEIVED, S.READY, S.ON_HOLD, S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED]
+# Holding a plan (or a backorder) made for the address the order had.
+PLANNED_FOR_ITS_ADDRESS = [S.ALLOCATED, S.AWAITING_APPROVAL, S.BACKORDERED]
 
 
-def prefetched(instance: models.Model, name: str) -> list | None:
-    """The related objects `name` of `instance` as prefetch_related (or the service that just stored them) left them, or None."""
-    cached = getattr(instance, "_prefetched_objects_cache", {}).get(name)
-    return None if cached is None else cached._result_cache
+# What a service or a selector loaded along with an order or a shipment, as plain attributes:
+# `loaded_lines`, `loaded_shipments` and `loaded_exceptions`, set by Prefetch(..., to_attr=...) or by
+# the service that has just stored them. When present they are complete and current; a reader that
+# finds none asks the database. A service that changes them in the database forgets them.
+LOADED = ("lines", "shipments", "exceptions")
 
 
-def remember_related(instance: models.Model, name: str, objects: list) -> None:
-    """Record `objects` as the complete related set `name` of `instance`, the way prefetch_related does."""
-    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
-    cache.pop(name, None)
-    queryset = getattr(instance, name).get_queryset()
-    queryset._result_cache = objects
-    queryset._prefetch_done = True
-    cache[name] = queryset
+def loaded(instance: models.Model, name: str) -> list | None:
+    """The related `name` objects loaded with `instance`, or None when they were not."""
+    return getattr(instance, f"loaded_{name}", None)
 
 
-def forget_related(instance: models.Model) -> None:
-    """Drop what prefetch_related or remember_related recorded: the next read asks the database."""
-    instance._prefetched_objects_cache = {}
+def forget_loaded(instance: models.Model) -> None:
+    """Drop what was loaded with `instance`: the next read asks the database."""
+    for name in LOADED:
+        instance.__dict__.pop(f"loaded_{name}", None)
 
 
 def lines_resolved(order: Order) -> bool:
     """Every line still wanted names a known SKU in a unit that converts to the SKU's base unit."""
-    lines = prefetched(order, "lines")
+    lines = loaded(order, "lines")
     if lines is not None:
         return all(line.sku_id is not None and line.base_quantity is not None for line in lines if not line.cancelled)
     return not order.lines.filter(cancelled=False).filter(Q(sku__isnull=True) | Q(base_quantity__isnull=True)).exists()
@@ -107,7 +117,7 @@ def lines_resolved(order: Order) -> bool:
 
 def no_blocking_exception_open(order: Order) -> bool:
     """A blocking exception is open on this order; resolve it first."""
-    exceptions = prefetched(order, "exceptions")
+    exceptions = loaded(order, "exceptions")
     if exceptions is not None:
         return not any(exception.status in OPEN_STATUSES and exception.type.blocking for exception in exceptions)
     return not order.exceptions.filter(status__in=OPEN_STATUSES, type__blocking=True).exists()
@@ -165,6 +175,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
             ("approve_split", "Can approve or reject split shipments"),
             ("reallocate_order", "Can reallocate orders to another location"),
             ("substitute_sku", "Can substitute a SKU on an order line"),
+            ("accept_price", "Can accept a partner's unit price within the partner's limit"),
         ]
 
     def __str__(self) -> str:
@@ -240,10 +251,6 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def retry_allocation(self) -> None:
         pass
 
-    @transition(field=status, source=S.AWAITING_APPROVAL, target=S.READY, custom={"label": "Re-plan"})
-    def replan(self) -> None:
-        """The proposed plan no longer holds (its stock is gone); plan again."""
-
     @transition(
         field=status, source=[S.ALLOCATED, S.BACKORDERED, S.AWAITING_APPROVAL], target=S.READY, custom={"label": "Reallocate"}
     )
@@ -296,6 +303,9 @@ class OrderLine(models.Model):
     quantity_shipped = models.PositiveIntegerField(default=0)
     quantity_cancelled = models.PositiveIntegerField(default=0)
     cancelled = models.BooleanField(default=False, help_text="Nothing more of this line will ship.")
+    price_accepted = models.BooleanField(
+        default=False, help_text="A person accepted the partner's unit price although it is off the catalogue's."
+    )
 
     class Meta:
         ordering = ["order_id", "line_number"]
@@ -417,7 +427,6 @@ class OrderEvent(models.Model):
     to_status = models.CharField(max_length=24, blank=True)
     actor = models.CharField(max_length=150)
     data = models.JSONField(default=dict, blank=True)
-    # When it happened, not when it was written: events.batched() writes several with one INSERT.
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -525,7 +534,7 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(max_length=64)
     # Filled in before the transaction that created the row commits; nobody sees them empty.
     status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response = models.BinaryField(null=True, help_text="The answer's body, byte for byte as it was sent.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

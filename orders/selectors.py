@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import chain
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from exceptions.models import OPEN_STATUSES, ExceptionEvent, FulfillmentException
+from exceptions.models import OPEN_STATUSES, FulfillmentException
 
 from .models import Order, OrderEvent, OrderStatus, RoutingDecision, Shipment, ShipmentStatus
 
@@ -75,74 +74,6 @@ def order_get(pk: int) -> Order:
         )
         .get(pk=pk)
     )
-
-
-def routing_explanation(decision: RoutingDecision) -> list[str]:
-    """The decision in plain words, one sentence per line."""
-    if decision.rule_id or not decision.rule_name.startswith("Built-in"):
-        sentences = [f"Rule “{decision.rule_name}” matched this order."]
-    else:
-        sentences = ["No rule matched, so the built-in default ranked every active location that ships there, nearest first."]
-    sites = [shipment["location"] for shipment in decision.plan]
-    outcome = {
-        RoutingDecision.Outcome.SINGLE: f"{sites[0]} fills the whole order." if sites else "",
-        RoutingDecision.Outcome.SPLIT: (
-            f"No single location has everything, so it ships in {len(sites)} parts: {', '.join(sites)}."
-        ),
-        RoutingDecision.Outcome.SPLIT_PENDING: (
-            f"No single location has everything; a split over {', '.join(sites)} waits for customer service to approve it."
-        ),
-        RoutingDecision.Outcome.PARTIAL: f"The short quantity of a pick ships from {', '.join(sites)} instead.",
-        RoutingDecision.Outcome.BACKORDER: (
-            "Backordered: " + ", ".join(f"line {line} is short {units}" for line, units in decision.short.items()) + "."
-            if decision.short
-            else "Backordered: the stock exists, but only in more shipments than the rule allows."
-        ),
-    }[decision.outcome]
-    sentences.append(outcome)
-    for candidate in decision.candidates:
-        verdict = {"chosen": "chosen", "not_used": "not used", "rejected": "ruled out"}[candidate["verdict"]]
-        sentences.append(f"{candidate['location']}: {verdict} — {candidate['reason']}.")
-    return sentences
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    source: str
-    title: str
-    actor: str
-    note: str
-
-
-def order_timeline(order: Order) -> list[TimelineEntry]:
-    """The order's events and its exceptions' events, newest first."""
-    order_events = order.events.select_related("shipment").order_by("at", "id")
-    exception_events = ExceptionEvent.objects.filter(exception__order=order).select_related("exception__type")
-    entries = chain(
-        (
-            TimelineEntry(
-                e.at,
-                "order",
-                f"{'Shipment ' + str(e.shipment_id) + ' ' if e.shipment_id else ''}{e.name.replace('_', ' ')}"
-                + (f": {e.from_status.replace('_', ' ')} → {e.to_status.replace('_', ' ')}" if e.from_status else ""),
-                e.actor,
-                e.data.get("reason", "") if isinstance(e.data, dict) else "",
-            )
-            for e in order_events
-        ),
-        (
-            TimelineEntry(
-                e.at,
-                "exception",
-                f"{e.exception.type.name}: {e.get_kind_display().lower()}" + (f" ({e.action})" if e.action else ""),
-                e.actor,
-                e.note,
-            )
-            for e in exception_events
-        ),
-    )
-    return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
 
 def splits_awaiting_approval() -> QuerySet[Order]:

@@ -8,12 +8,12 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from core.api import caller_partner
 from exceptions.models import OPEN_STATUSES
-from fulfillment.api import caller_partner
 
-from .models import CANCELLABLE, CustomerTier, Order, OrderStatus, ServiceLevel, ShipmentStatus
+from .addresses import ADDRESS_FIELDS
+from .models import AFTER_RELEASE, CANCELLABLE, CustomerTier, Order, OrderStatus, ServiceLevel, ShipmentStatus
 
-ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country")
 ORDER_EXAMPLE = {
     "external_id": "1001",
     "placed_at": "2026-11-20T10:00:00Z",
@@ -100,15 +100,19 @@ class PlainDecimalField(_NoDigitGrouping, serializers.DecimalField):
     pass
 
 
-class AddressSerializer(StrictSerializer):
+def _address_input(name: str) -> serializers.CharField:
     # Missing or odd parts are a business problem (the order is held), not a malformed request.
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    line1 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2.")
+    return serializers.CharField(
+        max_length=Order._meta.get_field(f"ship_{name}").max_length,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=ADDRESS_HELP.get(name, ""),
+    )
+
+
+ADDRESS_HELP = {"country": "ISO 3166-1 alpha-2."}
+AddressSerializer = type("AddressSerializer", (StrictSerializer,), {name: _address_input(name) for name in ADDRESS_FIELDS})
 
 
 class CustomerSerializer(StrictSerializer):
@@ -179,7 +183,7 @@ class ShipmentSerializer(serializers.Serializer):
     status = serializers.CharField()
     carrier = serializers.CharField()
     tracking_number = serializers.CharField()
-    lines = ShipmentLineSerializer(many=True)
+    lines = ShipmentLineSerializer(many=True, source="loaded_lines")
 
 
 class OpenExceptionSerializer(serializers.Serializer):
@@ -196,17 +200,13 @@ class CustomerOutSerializer(serializers.Serializer):
     tier = serializers.CharField(source="customer_tier")
 
 
-class AddressOutSerializer(serializers.Serializer):
-    name = serializers.CharField(source="ship_name")
-    line1 = serializers.CharField(source="ship_line1")
-    line2 = serializers.CharField(source="ship_line2")
-    city = serializers.CharField(source="ship_city")
-    region = serializers.CharField(source="ship_region")
-    postal_code = serializers.CharField(source="ship_postal_code")
-    country = serializers.CharField(source="ship_country")
+AddressOutSerializer = type(
+    "AddressOutSerializer",
+    (serializers.Serializer,),
+    {name: serializers.CharField(source=f"ship_{name}") for name in ADDRESS_FIELDS},
+)
 
 
-AFTER_RELEASE = (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED)
 ADDRESS_CHANGEABLE = (*CANCELLABLE, *AFTER_RELEASE)
 
 
@@ -217,7 +217,7 @@ ACTION_PERMISSIONS = {"cancel": "orders.cancel_order", "change_address": "orders
 def allowed_actions(order: Order, staff=None) -> list[str]:
     """What the caller may ask for this order now: a partner, or `staff` (a user) within their role's permissions.
     Reads the prefetched shipments, no query (the staff user's permissions once)."""
-    picked = any(s.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) for s in order.shipments.all())
+    picked = any(s.status in (ShipmentStatus.PICKED, ShipmentStatus.PACKED) for s in order.loaded_shipments)
     actions = []
     if order.status in CANCELLABLE and not picked:
         actions.append("cancel")
@@ -238,8 +238,8 @@ class OrderSerializer(serializers.Serializer):
     customer = CustomerOutSerializer(source="*")
     shipping_address = AddressOutSerializer(source="*")
     currency = serializers.CharField()
-    lines = LineSerializer(many=True)
-    shipments = ShipmentSerializer(many=True)
+    lines = LineSerializer(many=True, source="loaded_lines")
+    shipments = ShipmentSerializer(many=True, source="loaded_shipments")
     open_exceptions = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField(
         help_text="What you may ask for this order now: cancel, change_address (staff: within their role)."
@@ -248,7 +248,7 @@ class OrderSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_open_exceptions(self, order) -> list[dict]:
-        return OpenExceptionSerializer([e for e in order.exceptions.all() if e.status in OPEN_STATUSES], many=True).data
+        return OpenExceptionSerializer([e for e in order.loaded_exceptions if e.status in OPEN_STATUSES], many=True).data
 
     def get_allowed_actions(self, order) -> list[str]:
         request = self.context.get("request")

@@ -1,7 +1,7 @@
 from celery import shared_task
 
-from .allocation import release_wave
-from .intake import idempotency_prune
+from .services.idempotency import idempotency_prune
+from .services.lifecycle import release_wave
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

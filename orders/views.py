@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from core.auth import role_required
+from core.errors import DomainError
 from exceptions import actions
+from exceptions import selectors as exception_selectors
 from exceptions.models import FulfillmentException
-from fulfillment.auth import role_required
-from fulfillment.errors import DomainError
 
-from . import selectors
+from . import routing, selectors
 from .models import Order, RoutingDecision
 
 APPROVAL_ACTIONS = ("approve_split", "reject_split", "cancel_line_ship_rest")
@@ -27,7 +28,7 @@ def order_detail(request, pk: int):
         order = selectors.order_get(pk)
     except Order.DoesNotExist:
         raise Http404("No such order.") from None
-    decisions = [(decision, selectors.routing_explanation(decision)) for decision in order.routing_decisions.all()]
+    decisions = [(decision, routing.routing_explanation(decision)) for decision in order.routing_decisions.all()]
     return render(
         request,
         "orders/detail.html",
@@ -37,7 +38,7 @@ def order_detail(request, pk: int):
             "shipments": order.shipments.all(),
             "decisions": decisions,
             "exceptions": order.exceptions.all(),
-            "timeline": selectors.order_timeline(order),
+            "timeline": exception_selectors.timeline(order=order),
         },
     )
 

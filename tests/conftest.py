@@ -3,7 +3,7 @@ import os
 import pytest
 from django.conf import settings
 
-from fulfillment.actors import Actor
+from core.actors import Actor
 
 
 def pytest_configure(config):
@@ -19,7 +19,7 @@ def actor():
 
 @pytest.fixture
 def coordinator(db):
-    from fulfillment.roles import Role
+    from core.roles import Role
     from tests.factories import user_with_role
 
     return user_with_role("coord", Role.COORDINATOR, "intake", "stock", "warehouse", "shipping")
@@ -27,7 +27,7 @@ def coordinator(db):
 
 @pytest.fixture
 def service_agent(db):
-    from fulfillment.roles import Role
+    from core.roles import Role
     from tests.factories import user_with_role
 
     return user_with_role("agent", Role.CUSTOMER_SERVICE, "customer-service")
@@ -35,7 +35,7 @@ def service_agent(db):
 
 @pytest.fixture
 def ops_admin(db):
-    from fulfillment.roles import Role
+    from core.roles import Role
     from tests.factories import user_with_role
 
     return user_with_role("ops", Role.OPS_ADMIN, "escalations")

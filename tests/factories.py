@@ -8,11 +8,16 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from fulfillment.actors import Actor
+from core.actors import Actor
 from inventory.models import Location, Sku
 from inventory.services import stock_receive
-from orders import services as order_services
+from orders.addresses import Address
 from orders.models import Order, OrderStatus, Partner, Shipment
+from orders.services import allocation as allocation_services
+from orders.services import intake as intake_services
+from orders.services import lifecycle as lifecycle_services
+from orders.services import reservations as reservations_services
+from orders.services import shipments as shipment_services
 
 TEST_ACTOR = Actor.job("test")
 
@@ -70,29 +75,31 @@ def make_order(
     partner = partner or PartnerFactory()
     if lines is None:
         lines = [(SkuFactory(), 2)]
-    return order_services.order_create(
+    return intake_services.order_create(
         partner=partner,
         external_id=kwargs.pop("external_id", f"T-{next(_external_ids)}"),
         placed_at=timezone.now(),
         customer_name="Ada Lovelace",
         customer_email="ada@example.com",
-        address=order_services.Address(
+        address=Address(
             name="Ada Lovelace", line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country=country
         ),
-        lines=[order_services.LineInput(sku.code, qty, "each", Decimal("12.50")) for sku, qty in lines],
+        lines=[intake_services.LineInput(sku.code, qty, "each", Decimal("12.50")) for sku, qty in lines],
         actor=TEST_ACTOR,
         **kwargs,
     )
 
 
-def single_site_plan(order: Order, location: Location) -> list[order_services.PlannedShipment]:
-    return [order_services.PlannedShipment(location.pk, tuple((line.pk, line.quantity_open) for line in order.lines.all()))]
+def single_site_plan(order: Order, location: Location) -> list[reservations_services.PlannedShipment]:
+    return [
+        reservations_services.PlannedShipment(location.pk, tuple((line.pk, line.quantity_open) for line in order.lines.all()))
+    ]
 
 
-def split_plan(order: Order, locations: list[Location]) -> list[order_services.PlannedShipment]:
+def split_plan(order: Order, locations: list[Location]) -> list[reservations_services.PlannedShipment]:
     """Line i ships from locations[i]."""
     return [
-        order_services.PlannedShipment(location.pk, ((line.pk, line.quantity_open),))
+        reservations_services.PlannedShipment(location.pk, ((line.pk, line.quantity_open),))
         for line, location in zip(order.lines.order_by("line_number"), locations, strict=True)
     ]
 
@@ -105,38 +112,40 @@ def order_in_state(state: str) -> Order:
         stock(loc, sku1, 10)
         stock(loc, sku2, 10)
     order = make_order(lines=[(sku1, 2), (sku2, 3)])
-    s, S = order_services, OrderStatus
+    S = OrderStatus
     if state == S.RECEIVED:
         return order
     if state == S.CANCELLED:
-        return s.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
-    order = s.order_mark_ready(order=order, actor=TEST_ACTOR)
+        return lifecycle_services.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
+    order = lifecycle_services.order_mark_ready(order=order, actor=TEST_ACTOR)
     if state == S.READY:
         return order
     if state == S.ON_HOLD:
-        return s.order_hold(order=order, reason="test", actor=TEST_ACTOR)
+        return lifecycle_services.order_hold(order=order, reason="test", actor=TEST_ACTOR)
     if state == S.BACKORDERED:
-        return s.order_backorder(order=order, actor=TEST_ACTOR)
+        return lifecycle_services.order_backorder(order=order, actor=TEST_ACTOR)
     if state == S.AWAITING_APPROVAL:
-        return s.order_allocate(order=order, plan=split_plan(order, [a, b]), actor=TEST_ACTOR, requires_approval=True)
+        return allocation_services.order_allocate(
+            order=order, plan=split_plan(order, [a, b]), actor=TEST_ACTOR, requires_approval=True
+        )
     plan = split_plan(order, [a, b]) if state == S.PARTIALLY_SHIPPED else single_site_plan(order, a)
-    order = s.order_allocate(order=order, plan=plan, actor=TEST_ACTOR)
+    order = allocation_services.order_allocate(order=order, plan=plan, actor=TEST_ACTOR)
     if state == S.ALLOCATED:
         return order
-    order = s.order_release(order=order, actor=TEST_ACTOR)
+    order = lifecycle_services.order_release(order=order, actor=TEST_ACTOR)
     if state == S.RELEASED:
         return order
     shipments = list(Shipment.objects.filter(order=order).order_by("pk"))
     for shipment in shipments[:1] if state == S.PARTIALLY_SHIPPED else shipments:
-        s.shipment_pick(shipment=shipment, actor=TEST_ACTOR)
-        s.shipment_ship(shipment=shipment, carrier="UPS", tracking_number="1Z", actor=TEST_ACTOR)
+        shipment_services.shipment_pick(shipment=shipment, actor=TEST_ACTOR)
+        shipment_services.shipment_ship(shipment=shipment, carrier="UPS", tracking_number="1Z", actor=TEST_ACTOR)
         if state == S.DELIVERED:
-            s.shipment_deliver(shipment=shipment, actor=TEST_ACTOR)
+            shipment_services.shipment_deliver(shipment=shipment, actor=TEST_ACTOR)
     return Order.objects.get(pk=order.pk)
 
 
 def user_with_role(username: str, role=None, *queue_slugs: str):
-    """A person holding `role` (a fulfillment.roles.Role) and working the given queues."""
+    """A person holding `role` (a core.roles.Role) and working the given queues."""
     from django.contrib.auth.models import Group
 
     from exceptions.models import Queue
@@ -159,10 +168,9 @@ def raise_on_order(code: str, order=None, **kwargs):
 def proposed_split(network: dict):
     """An order routed into a split proposal on the `network` fixture, with its split_approval_required exception."""
     from exceptions.models import FulfillmentException
-    from orders.allocation import order_route
 
-    order = order_services.order_mark_ready(order=make_order(lines=[(network["x"], 2), (network["y"], 3)]), actor=TEST_ACTOR)
-    order_route(order=order, actor=TEST_ACTOR)
+    order = lifecycle_services.order_mark_ready(order=make_order(lines=[(network["x"], 2), (network["y"], 3)]), actor=TEST_ACTOR)
+    allocation_services.order_route(order=order, actor=TEST_ACTOR)
     order.refresh_from_db()
     assert order.status == OrderStatus.AWAITING_APPROVAL
     return order, FulfillmentException.objects.get(order=order, type__code="split_approval_required")

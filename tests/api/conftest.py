@@ -3,7 +3,7 @@ import copy
 import pytest
 from rest_framework.test import APIClient
 
-from orders.services import partner_ensure
+from orders.services.partners import partner_ensure
 from tests.factories import LocationFactory, SkuFactory, stock
 
 ORDER_BODY = {

@@ -8,7 +8,7 @@ from inventory.models import StockLevel
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_count_correction
 from orders.models import Order, OrderStatus
-from orders.services import order_line_cancel, order_release
+from orders.services.lifecycle import order_line_cancel, order_release
 from tests.factories import TEST_ACTOR
 
 from .conftest import order_body

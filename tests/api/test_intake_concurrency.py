@@ -102,7 +102,7 @@ def test_a_partners_budget_holds_when_its_requests_arrive_together(live_server, 
     from django.core.cache import cache
     from rest_framework.authtoken.models import Token
 
-    from fulfillment.api import PartnerRateThrottle
+    from core.api import PartnerRateThrottle
 
     client = partner_client("acme")
     token = Token.objects.get(user=client.partner.api_user).key
@@ -134,7 +134,7 @@ def test_a_key_another_request_is_still_working_on_is_409_in_flight(catalogue):
 
     from django.db import transaction
 
-    from orders import intake
+    from orders.services import idempotency
 
     client = partner_client("acme")
     holding, release = threading.Event(), threading.Event()
@@ -142,7 +142,9 @@ def test_a_key_another_request_is_still_working_on_is_409_in_flight(catalogue):
     def hold_the_key() -> None:
         try:
             with transaction.atomic():
-                intake.idempotency_claim(partner=client.partner, key="busy", body_fingerprint=intake.fingerprint(order_body()))
+                idempotency._claim_locked(
+                    partner=client.partner, key="busy", body_fingerprint=idempotency.fingerprint(order_body())
+                )
                 holding.set()
                 release.wait(10)
                 transaction.set_rollback(True)
@@ -166,24 +168,22 @@ def test_a_key_another_request_is_still_working_on_is_409_in_flight(catalogue):
 @pytest.mark.django_db
 def test_a_key_row_gone_between_the_collision_and_the_read_is_claimed_again(catalogue, monkeypatch):
     """Another request took over the expired key: our INSERT met the old row, our read finds none."""
-    from django.db import IntegrityError
-
-    from orders import intake
+    from orders.services import idempotency
 
     client = partner_client("acme")
-    insert, calls = intake._insert_key, []
+    insert, calls = idempotency._insert, []
 
     def collide_once(**kwargs):
         calls.append(kwargs["key"])
         if len(calls) == 1:
-            raise IntegrityError("duplicate key value violates unique constraint")
+            return None  # the INSERT met a row (ON CONFLICT DO NOTHING) that was gone by the time we read
         return insert(**kwargs)
 
-    monkeypatch.setattr(intake, "_insert_key", collide_once)
+    monkeypatch.setattr(idempotency, "_insert", collide_once)
 
-    claimed = intake.idempotency_claim(partner=client.partner, key="k-taken-over", body_fingerprint="f" * 64)
+    claimed = idempotency._claim_locked(partner=client.partner, key="k-taken-over", body_fingerprint="f" * 64)
 
-    assert isinstance(claimed, IdempotencyKey) and claimed.key == "k-taken-over"
+    assert isinstance(claimed, int) and IdempotencyKey.objects.get(pk=claimed).key == "k-taken-over"
     assert calls == ["k-taken-over", "k-taken-over"]
 
 
@@ -240,7 +240,7 @@ def test_orders_whose_problems_lock_two_round_robin_queues_in_opposite_order_are
     import time
 
     from exceptions.models import FulfillmentException, Queue
-    from orders import intake
+    from orders.services import intake
     from tests.factories import user_with_role
 
     Queue.objects.filter(slug__in=["intake", "finance"]).update(assignment=Queue.Assignment.ROUND_ROBIN)

@@ -8,8 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions.models import OPEN_STATUSES, FulfillmentException
-from orders.intake import idempotency_prune
 from orders.models import IdempotencyKey, Order, OrderEvent, OrderStatus
+from orders.services.idempotency import idempotency_prune
 
 from .conftest import ORDER_BODY, order_body
 
@@ -189,7 +189,7 @@ def test_the_same_order_from_two_channels_is_accepted_but_held_as_a_suspected_du
 
 
 def test_the_suspected_duplicate_links_to_its_twin_for_the_person_who_looks(acme, globex, catalogue, client):
-    from fulfillment.roles import Role
+    from core.roles import Role
     from tests.factories import user_with_role
 
     first = acme.post(ORDERS, order_body(), format="json").json()
@@ -239,7 +239,9 @@ def test_a_key_older_than_a_day_is_free_again_before_the_prune_runs(acme, catalo
     assert next_day.status_code == 201 and "Idempotent-Replayed" not in next_day
     assert next_day.json()["id"] != first["id"] and next_day.json()["external_id"] == "1002"
     stored = IdempotencyKey.objects.get()
-    assert stored.response_body["id"] == next_day.json()["id"] and stored.created_at > timezone.now() - timedelta(minutes=1)
+    assert json.loads(bytes(stored.response))["id"] == next_day.json()["id"] and stored.created_at > timezone.now() - timedelta(
+        minutes=1
+    )
 
 
 # --- reading -------------------------------------------------------------------------
@@ -301,7 +303,7 @@ def test_cancel_is_200_then_409_when_no_longer_cancellable(acme, catalogue):
 
 
 def test_cancelling_a_released_order_tells_the_warehouse_and_an_unreleased_one_does_not(acme, catalogue):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     released = acme.post(ORDERS, order_body(external_id="R-1"), format="json").json()
@@ -320,7 +322,7 @@ def test_cancelling_a_released_order_tells_the_warehouse_and_an_unreleased_one_d
 
 
 def test_cancelling_a_line_of_a_released_order_tells_the_warehouse_which_units_to_drop(acme, catalogue):
-    from orders.services import order_line_cancel, order_release
+    from orders.services.lifecycle import order_line_cancel, order_release
     from tests.factories import TEST_ACTOR
 
     two_lines = [
@@ -428,7 +430,7 @@ def test_an_address_change_that_keeps_the_destination_keeps_the_plan(acme, catal
 
 
 def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -445,7 +447,7 @@ def test_address_change_after_release_is_202_and_asks_a_person(acme, catalogue):
 def test_a_second_address_change_after_release_is_what_the_person_sees(acme, catalogue, client, service_agent):
     from django.urls import reverse
 
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -467,7 +469,7 @@ def test_a_second_address_change_after_release_is_what_the_person_sees(acme, cat
 
 
 def test_address_change_once_shipped_is_409_and_changes_nothing(acme, catalogue):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -526,7 +528,7 @@ def test_availability_does_not_promise_a_sku_the_intake_holds_as_unknown(acme, c
 
 
 def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catalogue):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -555,7 +557,7 @@ def test_shipment_events_drive_the_shipment_and_illegal_ones_are_409(acme, catal
 
 
 def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(
@@ -594,7 +596,7 @@ def test_a_short_pick_event_runs_the_playbook(acme, catalogue):
     ids=["a picked event with short lines", "a packed event with a carrier", "a shipped event with a reason"],
 )
 def test_an_event_carrying_fields_of_another_event_type_is_400_and_changes_nothing(acme, catalogue, event):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -806,7 +808,7 @@ def test_a_partner_switched_off_is_401_until_switched_on_again(acme, catalogue):
 def test_throttling_per_partner_answers_429_with_retry_after(acme, catalogue, monkeypatch):
     from django.core.cache import cache
 
-    from fulfillment.api import PartnerRateThrottle
+    from core.api import PartnerRateThrottle
 
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "3/min"})
     monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_030.0)  # 30 s into a minute
@@ -828,7 +830,7 @@ def test_a_throttle_window_counts_in_the_cache_and_expires_after_its_period(acme
     from django.conf import settings
     from django.core.cache import cache
 
-    from fulfillment.api import PartnerRateThrottle
+    from core.api import PartnerRateThrottle
 
     monkeypatch.setattr(PartnerRateThrottle, "THROTTLE_RATES", {"partner": "100/min"})
     monkeypatch.setattr(PartnerRateThrottle, "timer", lambda self: 1_800_000_090.0)
@@ -904,8 +906,8 @@ def test_allowed_actions_are_those_of_the_caller(client, acme, catalogue, coordi
 
 
 def test_staff_on_the_session_may_do_through_the_api_only_what_their_role_allows(client, acme, catalogue, ops_admin):
-    from fulfillment.roles import Role
-    from orders.services import order_release
+    from core.roles import Role
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR, user_with_role
 
     order = acme.post(ORDERS, order_body(), format="json").json()
@@ -963,7 +965,7 @@ def test_availability_of_something_that_cannot_be_a_sku_code_is_400(acme, code):
     ],
 )
 def test_a_short_pick_naming_a_line_twice_or_an_unknown_field_is_400_and_changes_nothing(acme, catalogue, lines):
-    from orders.services import order_release
+    from orders.services.lifecycle import order_release
     from tests.factories import TEST_ACTOR
 
     order = acme.post(

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from fulfillment.wsgi import application
-from orders.services import partner_ensure
+from orders.services.partners import partner_ensure
 from tests.factories import LocationFactory, SkuFactory, stock
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 import pytest
 
-from fulfillment.roles import Role
+from core.roles import Role
 from orders.models import Order, OrderStatus
 from tests.factories import proposed_split, user_with_role
 

@@ -1,7 +1,7 @@
 import pytest
 
+from core.roles import Role
 from exceptions.models import ExceptionEvent, FulfillmentException, Queue
-from fulfillment.roles import Role
 from tests.factories import raise_on_order, user_with_role
 
 from .conftest import sign_in

@@ -3,11 +3,12 @@
 import pytest
 from django.urls import reverse
 
+from core.roles import Role
 from exceptions.models import ExceptionEvent, FulfillmentException, Queue
-from fulfillment.roles import Role
 from inventory.models import StockLevel
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_allocate, order_mark_ready
+from orders.services.allocation import order_allocate
+from orders.services.lifecycle import order_mark_ready
 from tests.factories import (
     TEST_ACTOR,
     LocationFactory,
@@ -263,22 +264,24 @@ def test_correcting_the_address_on_one_field_s_exception_closes_the_other_field_
 
     from django.utils import timezone
 
-    from orders import services as order_services
+    from orders.addresses import Address
+    from orders.services import addresses as addresses_services
+    from orders.services import intake as intake_services
     from tests.factories import PartnerFactory
 
     site, sku = LocationFactory(), SkuFactory()
     stock(site, sku, 10)
-    order = order_services.order_create(
+    order = intake_services.order_create(
         partner=PartnerFactory(),
         external_id="ADDR-2",
         placed_at=timezone.now(),
         customer_name="Ada",
         actor=TEST_ACTOR,
-        address=order_services.Address(name="Ada", line1="1 Main St", city="", region="IL", postal_code="ZZZ", country="US"),
-        lines=[order_services.LineInput(sku.code, 2, "each", Decimal("12.50"))],
+        address=Address(name="Ada", line1="1 Main St", city="", region="IL", postal_code="ZZZ", country="US"),
+        lines=[intake_services.LineInput(sku.code, 2, "each", Decimal("12.50"))],
     )
     assert (
-        order_services.raise_address_problems(order, actor=TEST_ACTOR, source_system="api") == 2
+        addresses_services.raise_address_problems_locked(order, actor=TEST_ACTOR, source_system="api") == 2
     )  # the city and the postal code
     city, postal_code = FulfillmentException.objects.filter(order=order, type__code="invalid_address").order_by("pk")
     client.force_login(service_agent)
@@ -303,7 +306,7 @@ def test_correcting_the_address_on_one_field_s_exception_closes_the_other_field_
 
 def test_cancelling_the_short_line_of_a_backordered_order_allocates_the_rest():
     from exceptions.actions import action_perform
-    from orders.allocation import order_route
+    from orders.services.allocation import order_route
 
     site, in_stock, none_anywhere = LocationFactory(), SkuFactory(), SkuFactory()
     stock(site, in_stock, 10)

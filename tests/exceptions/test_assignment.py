@@ -1,7 +1,7 @@
 import pytest
 
+from core.roles import Role
 from exceptions.models import ExceptionEvent, Presence, Queue
-from fulfillment.roles import Role
 from tests.factories import make_order, raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db

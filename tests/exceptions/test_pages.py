@@ -3,9 +3,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.roles import Role
 from exceptions.models import FulfillmentException, Queue
 from exceptions.services import exception_claim
-from fulfillment.roles import Role
 from tests.factories import TEST_ACTOR, LocationFactory, UserFactory, make_order, raise_on_order, user_with_role
 
 pytestmark = pytest.mark.django_db

@@ -4,11 +4,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.errors import InvalidInput
+from core.fsm import IllegalTransition
 from exceptions.models import ExceptionEvent, ExceptionType, FulfillmentException, SlaPolicy
 from exceptions.services import exception_priority, exception_raise, exception_resolve
-from fulfillment.errors import InvalidInput
 from orders.models import OrderEvent, OrderStatus
-from orders.services import HOLD_FOR_EXCEPTIONS, IllegalTransition, order_hold, order_release_hold
+from orders.services.lifecycle import HOLD_FOR_EXCEPTIONS, order_hold, order_release_hold
 from tests.factories import TEST_ACTOR, make_order, raise_on_order
 from tests.threads import run_together
 
@@ -200,7 +201,7 @@ def test_the_hold_lifts_when_the_last_blocking_exception_closes():
 
 
 def test_a_hold_put_by_a_person_is_not_lifted_by_closing_exceptions():
-    from orders.services import order_mark_ready
+    from orders.services.lifecycle import order_mark_ready
 
     order = order_mark_ready(order=make_order(), actor=TEST_ACTOR)
     order_hold(order=order, reason="Fraud review", actor=TEST_ACTOR)

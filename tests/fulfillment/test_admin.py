@@ -23,9 +23,9 @@ def test_every_model_is_in_the_admin():
 
 @pytest.mark.parametrize("model", [m for m in project_models() if m in admin.site._registry], ids=lambda m: m._meta.label)
 def test_every_changelist_lists_searches_and_opens_a_row(client, model):
-    from orders.allocation import order_route
     from orders.models import RoutingRule
-    from orders.services import order_mark_ready
+    from orders.services.allocation import order_route
+    from orders.services.lifecycle import order_mark_ready
     from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, stock
 
     order_in_state("released")  # gives every table rows to show
@@ -34,7 +34,8 @@ def test_every_changelist_lists_searches_and_opens_a_row(client, model):
     rule.ranked_locations.create(location=site, rank=1)
     stock(site, sku, 5)
     order_route(order=order_mark_ready(order=make_order(lines=[(sku, 1)]), actor=TEST_ACTOR), actor=TEST_ACTOR)
-    from exceptions.models import BusinessCalendar, Holiday, Presence
+    from core.models import BusinessCalendar, Holiday
+    from exceptions.models import Presence
     from exceptions.services import exception_raise
 
     exception_raise(code="short_pick", summary="short", actor=TEST_ACTOR, location=site, sku=sku)
@@ -42,7 +43,7 @@ def test_every_changelist_lists_searches_and_opens_a_row(client, model):
     Holiday.objects.create(calendar=BusinessCalendar.objects.first(), date="2026-12-25", name="Christmas")
     from orders.models import IdempotencyKey, Partner
 
-    IdempotencyKey.objects.create(partner=Partner.objects.first(), key="k", fingerprint="f", status_code=201, response_body={})
+    IdempotencyKey.objects.create(partner=Partner.objects.first(), key="k", fingerprint="f", status_code=201, response=b"{}")
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     opts = model._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")

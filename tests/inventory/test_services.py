@@ -1,7 +1,7 @@
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from fulfillment.errors import InvalidInput
+from core.errors import InvalidInput
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import (

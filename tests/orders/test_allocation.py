@@ -6,14 +6,15 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from core.fsm import IllegalTransition
 from exceptions.models import FulfillmentException
 from inventory.models import StockLevel
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_reserve
-from orders import services
-from orders.allocation import order_route, release_wave
 from orders.models import Order, OrderStatus, RoutingDecision, RoutingRule, Shipment
-from orders.services import IllegalTransition, order_mark_ready
+from orders.services import reservations as reservations_services
+from orders.services.allocation import order_route
+from orders.services.lifecycle import order_mark_ready, release_wave
 from tests.factories import TEST_ACTOR, LocationFactory, PartnerFactory, SkuFactory, make_order, stock
 from tests.threads import run_together
 
@@ -193,7 +194,7 @@ def test_a_candidate_that_loses_the_race_makes_the_engine_move_on(monkeypatch):
     stock(second, sku, 5)
     rule("First then second", locations=[first, second])
     order = ready(lines=[(sku, 4)])
-    real = services.stock_reserve_many
+    real = reservations_services.stock_reserve_many
     calls = []
 
     def rival():
@@ -210,7 +211,7 @@ def test_a_candidate_that_loses_the_race_makes_the_engine_move_on(monkeypatch):
         calls.append(sorted({location_id for location_id, _, _ in kwargs["items"]}))
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "stock_reserve_many", someone_else_takes_it_first)
+    monkeypatch.setattr(reservations_services, "stock_reserve_many", someone_else_takes_it_first)
     decision = order_route(order=order, actor=TEST_ACTOR)
 
     assert calls == [[first.pk], [second.pk]]
@@ -237,7 +238,7 @@ def test_two_orders_that_each_lose_a_race_and_move_on_in_opposite_directions_do_
     # Between each order's look and its reservation, a rival takes the units its first site needs.
     rivals = {first.pk: (x, bolt), second.pk: (y, nut)}
     both_lost_once, attempts = threading.Barrier(2), {first.pk: 0, second.pk: 0}
-    real = services.stock_reserve_many
+    real = reservations_services.stock_reserve_many
 
     def rival_takes(site, sku_item):
         try:
@@ -258,7 +259,7 @@ def test_two_orders_that_each_lose_a_race_and_move_on_in_opposite_directions_do_
         finally:
             both_lost_once.wait(timeout=30)  # each holds what it locked for its lost reservation here
 
-    monkeypatch.setattr(services, "stock_reserve_many", reserve_after_a_rival)
+    monkeypatch.setattr(reservations_services, "stock_reserve_many", reserve_after_a_rival)
     decisions = {}
 
     def route(index: int) -> None:

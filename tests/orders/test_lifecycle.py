@@ -2,14 +2,16 @@
 
 import pytest
 
-from fulfillment.errors import Conflict
+from core.errors import Conflict
+from core.fsm import IllegalTransition
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
-from orders import services as s
 from orders.models import Order, OrderEvent, OrderLine, Shipment
 from orders.models import OrderStatus as S
 from orders.models import ShipmentStatus as SS
-from orders.services import IllegalTransition
+from orders.services import allocation as allocation_services
+from orders.services import lifecycle as lifecycle_services
+from orders.services import shipments as shipments_services
 from tests.factories import (
     TEST_ACTOR,
     LocationFactory,
@@ -36,19 +38,21 @@ def _locations(order):
 
 # What each order-level service does, called the way a page, the API or a job would.
 ORDER_OPERATIONS = {
-    "mark_ready": lambda o: s.order_mark_ready(order=o, actor=TEST_ACTOR),
-    "hold": lambda o: s.order_hold(order=o, reason="check payment", actor=TEST_ACTOR),
-    "release_hold": lambda o: s.order_release_hold(order=o, actor=TEST_ACTOR),
-    "allocate": lambda o: s.order_allocate(order=o, plan=single_site_plan(o, _first_location(o)), actor=TEST_ACTOR),
-    "propose_split": lambda o: s.order_allocate(
+    "mark_ready": lambda o: lifecycle_services.order_mark_ready(order=o, actor=TEST_ACTOR),
+    "hold": lambda o: lifecycle_services.order_hold(order=o, reason="check payment", actor=TEST_ACTOR),
+    "release_hold": lambda o: lifecycle_services.order_release_hold(order=o, actor=TEST_ACTOR),
+    "allocate": lambda o: allocation_services.order_allocate(
+        order=o, plan=single_site_plan(o, _first_location(o)), actor=TEST_ACTOR
+    ),
+    "propose_split": lambda o: allocation_services.order_allocate(
         order=o, plan=split_plan(o, _locations(o)), actor=TEST_ACTOR, requires_approval=True
     ),
-    "approve_split": lambda o: s.order_approve_split(order=o, actor=TEST_ACTOR),
-    "reject_split": lambda o: s.order_reject_split(order=o, actor=TEST_ACTOR),
-    "backorder": lambda o: s.order_backorder(order=o, actor=TEST_ACTOR),
-    "retry_allocation": lambda o: s.order_retry_allocation(order=o, actor=TEST_ACTOR),
-    "release": lambda o: s.order_release(order=o, actor=TEST_ACTOR),
-    "cancel": lambda o: s.order_cancel(order=o, reason="customer asked", actor=TEST_ACTOR),
+    "approve_split": lambda o: allocation_services.order_approve_split(order=o, actor=TEST_ACTOR).order,
+    "reject_split": lambda o: allocation_services.order_reject_split(order=o, actor=TEST_ACTOR),
+    "backorder": lambda o: lifecycle_services.order_backorder(order=o, actor=TEST_ACTOR),
+    "retry_allocation": lambda o: lifecycle_services.order_retry_allocation(order=o, actor=TEST_ACTOR),
+    "release": lambda o: lifecycle_services.order_release(order=o, actor=TEST_ACTOR),
+    "cancel": lambda o: lifecycle_services.order_cancel(order=o, reason="customer asked", actor=TEST_ACTOR),
 }
 
 # The order lifecycle of DESIGN §4, written out independently of the model: (operation, from) -> to.
@@ -108,7 +112,7 @@ def test_mark_ready_needs_every_line_resolved():
     OrderLine.objects.create(order=order, line_number=2, sku_code="NOPE", quantity=1)
 
     with pytest.raises(IllegalTransition) as excinfo:
-        s.order_mark_ready(order=order, actor=TEST_ACTOR)
+        lifecycle_services.order_mark_ready(order=order, actor=TEST_ACTOR)
 
     assert "known SKU" in excinfo.value.message
     order.refresh_from_db()
@@ -118,13 +122,13 @@ def test_mark_ready_needs_every_line_resolved():
 def test_allocating_reserves_stock_and_cancel_releases_it():
     site, sku = LocationFactory(), SkuFactory()
     stock(site, sku, 10)
-    order = s.order_mark_ready(order=make_order(lines=[(sku, 4)]), actor=TEST_ACTOR)
-    order = s.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
-    order = s.order_release(order=order, actor=TEST_ACTOR)
+    order = lifecycle_services.order_mark_ready(order=make_order(lines=[(sku, 4)]), actor=TEST_ACTOR)
+    order = allocation_services.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
+    order = lifecycle_services.order_release(order=order, actor=TEST_ACTOR)
     assert StockLevel.objects.get(location=site, sku=sku).reserved == 4
     assert order.lines.get().quantity_allocated == 4
 
-    s.order_cancel(order=order, reason="customer asked", actor=TEST_ACTOR)
+    lifecycle_services.order_cancel(order=order, reason="customer asked", actor=TEST_ACTOR)
 
     assert StockLevel.objects.get(location=site, sku=sku).reserved == 0
     line = OrderLine.objects.get(order=order)
@@ -139,11 +143,11 @@ def test_allocating_reserves_stock_and_cancel_releases_it():
 
 def test_cancel_is_refused_once_units_are_picked():
     order = order_in_state(S.RELEASED)
-    s.shipment_pick(shipment=order.shipments.get(), actor=TEST_ACTOR)
+    shipments_services.shipment_pick(shipment=order.shipments.get(), actor=TEST_ACTOR)
     before = snapshot(order)
 
     with pytest.raises(IllegalTransition) as excinfo:
-        s.order_cancel(order=order, reason="too late", actor=TEST_ACTOR)
+        lifecycle_services.order_cancel(order=order, reason="too late", actor=TEST_ACTOR)
 
     assert "off the shelf" in excinfo.value.message
     assert snapshot(order) == before
@@ -153,11 +157,11 @@ def test_a_plan_that_does_not_fit_the_stock_reserves_nothing():
     site, sku1, sku2 = LocationFactory(), SkuFactory(), SkuFactory()
     stock(site, sku1, 10)
     stock(site, sku2, 1)
-    order = s.order_mark_ready(order=make_order(lines=[(sku1, 2), (sku2, 2)]), actor=TEST_ACTOR)
+    order = lifecycle_services.order_mark_ready(order=make_order(lines=[(sku1, 2), (sku2, 2)]), actor=TEST_ACTOR)
     before = snapshot(order)
 
     with pytest.raises(Conflict):
-        s.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
+        allocation_services.order_allocate(order=order, plan=single_site_plan(order, site), actor=TEST_ACTOR)
 
     assert snapshot(order) == before
     assert not Shipment.objects.filter(order=order).exists()
@@ -166,10 +170,10 @@ def test_a_plan_that_does_not_fit_the_stock_reserves_nothing():
 # --- shipments --------------------------------------------------------------------
 
 SHIPMENT_OPERATIONS = {
-    "pick": lambda sh: s.shipment_pick(shipment=sh, actor=TEST_ACTOR),
-    "pack": lambda sh: s.shipment_pack(shipment=sh, actor=TEST_ACTOR),
-    "ship": lambda sh: s.shipment_ship(shipment=sh, carrier="UPS", tracking_number="1Z999", actor=TEST_ACTOR),
-    "deliver": lambda sh: s.shipment_deliver(shipment=sh, actor=TEST_ACTOR),
+    "pick": lambda sh: shipments_services.shipment_pick(shipment=sh, actor=TEST_ACTOR),
+    "pack": lambda sh: shipments_services.shipment_pack(shipment=sh, actor=TEST_ACTOR),
+    "ship": lambda sh: shipments_services.shipment_ship(shipment=sh, carrier="UPS", tracking_number="1Z999", actor=TEST_ACTOR),
+    "deliver": lambda sh: shipments_services.shipment_deliver(shipment=sh, actor=TEST_ACTOR),
 }
 SHIPMENT_LEGAL = {
     ("pick", SS.RELEASED): SS.PICKED,
@@ -193,7 +197,7 @@ def shipment_in_state(state: str) -> Shipment:
 
 def _cancelled_shipment() -> Shipment:
     order = order_in_state(S.RELEASED)
-    s.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
+    lifecycle_services.order_cancel(order=order, reason="test", actor=TEST_ACTOR)
     return order.shipments.get()
 
 
@@ -224,17 +228,17 @@ def test_shipping_moves_stock_out_and_the_order_follows_its_shipments():
     assert (first.status, second.status) == (SS.SHIPPED, SS.RELEASED)
     assert order.status == S.PARTIALLY_SHIPPED
 
-    s.shipment_pick(shipment=second, actor=TEST_ACTOR)
-    s.shipment_pack(shipment=second, actor=TEST_ACTOR)
-    s.shipment_ship(shipment=second, carrier="DHL", tracking_number="JD0001", actor=TEST_ACTOR)
+    shipments_services.shipment_pick(shipment=second, actor=TEST_ACTOR)
+    shipments_services.shipment_pack(shipment=second, actor=TEST_ACTOR)
+    shipments_services.shipment_ship(shipment=second, carrier="DHL", tracking_number="JD0001", actor=TEST_ACTOR)
     order.refresh_from_db()
     assert order.status == S.SHIPPED
     assert all(line.quantity_shipped == line.base_quantity and line.quantity_allocated == 0 for line in order.lines.all())
 
-    s.shipment_deliver(shipment=first, actor=TEST_ACTOR)
+    shipments_services.shipment_deliver(shipment=first, actor=TEST_ACTOR)
     order.refresh_from_db()
     assert order.status == S.SHIPPED  # one parcel is still on its way
-    s.shipment_deliver(shipment=second, actor=TEST_ACTOR)
+    shipments_services.shipment_deliver(shipment=second, actor=TEST_ACTOR)
     order.refresh_from_db()
     assert order.status == S.DELIVERED
     ship_rows = StockMovement.objects.filter(kind="ship", reference__in=[f"shipment:{first.pk}", f"shipment:{second.pk}"])
@@ -276,7 +280,7 @@ def test_saving_a_stale_copy_after_another_transition_is_refused():
 
     order = order_in_state(S.READY)
     stale = Order.objects.get(pk=order.pk)
-    s.order_hold(order=order, reason="fraud check", actor=TEST_ACTOR)
+    lifecycle_services.order_hold(order=order, reason="fraud check", actor=TEST_ACTOR)
 
     stale.backorder()
     with pytest.raises(ConcurrentTransition), transaction.atomic():
@@ -300,7 +304,7 @@ def test_cancelling_the_last_unshipped_line_of_a_partially_shipped_order_ships_i
     order = order_in_state(S.PARTIALLY_SHIPPED)  # line 1 shipped from one site; line 2 released at another
     line2 = order.lines.get(line_number=2)
 
-    s.order_line_cancel(order=order, line=line2, reason="customer no longer wants it", actor=TEST_ACTOR)
+    lifecycle_services.order_line_cancel(order=order, line=line2, reason="customer no longer wants it", actor=TEST_ACTOR)
 
     order.refresh_from_db()
     assert OrderEvent.objects.filter(order=order, name="cancel_to_wms").exists()

@@ -12,8 +12,12 @@ import pytest
 from exceptions.models import FulfillmentException
 from inventory.models import StockLevel
 from inventory.services import InsufficientStock, stock_reserve
-from orders import allocation, intake, services
 from orders.models import Order, OrderStatus, RoutingDecision, Shipment
+from orders.services import allocation as allocation_services
+from orders.services import intake as intake_services
+from orders.services import lifecycle as lifecycle_services
+from orders.services import reservations as reservations_services
+from orders.services import shipments as shipments_services
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, single_site_plan, stock
 from tests.threads import run_together
 
@@ -34,9 +38,9 @@ def slowed(monkeypatch, module, name: str) -> None:
 
 
 def released(location, lines) -> Order:
-    order = services.order_mark_ready(order=make_order(lines=lines), actor=TEST_ACTOR)
-    order = services.order_allocate(order=order, plan=single_site_plan(order, location), actor=TEST_ACTOR)
-    return services.order_release(order=order, actor=TEST_ACTOR)
+    order = lifecycle_services.order_mark_ready(order=make_order(lines=lines), actor=TEST_ACTOR)
+    order = allocation_services.order_allocate(order=order, plan=single_site_plan(order, location), actor=TEST_ACTOR)
+    return lifecycle_services.order_release(order=order, actor=TEST_ACTOR)
 
 
 @pytest.fixture
@@ -53,9 +57,9 @@ def test_two_picks_of_the_same_skus_listed_in_opposite_order_both_go_through(mon
         Shipment.objects.get(order=released(site, [(first, 1), (second, 1)])),
         Shipment.objects.get(order=released(site, [(second, 1), (first, 1)])),
     ]
-    slowed(monkeypatch, services, "stock_pick")
+    slowed(monkeypatch, shipments_services, "stock_pick")
 
-    failures = run_together(2, lambda i: services.shipment_pick(shipment=shipments[i], actor=TEST_ACTOR))
+    failures = run_together(2, lambda i: shipments_services.shipment_pick(shipment=shipments[i], actor=TEST_ACTOR))
 
     assert failures == []
     assert set(StockLevel.objects.values_list("picked", flat=True)) == {2}
@@ -65,15 +69,15 @@ def test_a_cancel_and_a_pick_of_another_order_with_opposite_lines_both_go_throug
     site, first, second = site_with_two_skus
     cancelled = released(site, [(first, 1), (second, 1)])
     picked = Shipment.objects.get(order=released(site, [(second, 1), (first, 1)]))
-    slowed(monkeypatch, services, "stock_release")
-    slowed(monkeypatch, services, "stock_pick")
+    slowed(monkeypatch, reservations_services, "stock_release")
+    slowed(monkeypatch, shipments_services, "stock_pick")
 
     failures = run_together(
         2,
         lambda i: (
-            services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR)
+            lifecycle_services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR)
             if i == 0
-            else services.shipment_pick(shipment=picked, actor=TEST_ACTOR)
+            else shipments_services.shipment_pick(shipment=picked, actor=TEST_ACTOR)
         ),
     )
 
@@ -87,15 +91,15 @@ def test_a_cancel_does_not_lock_the_site_and_sku_rows_that_another_orders_alloca
     # PostgreSQL checks at commit, against the site and the SKU.
     site, first, second = site_with_two_skus
     cancelled = released(site, [(first, 1), (second, 1)])
-    allocated = services.order_mark_ready(order=make_order(lines=[(second, 1)]), actor=TEST_ACTOR)
-    slowed(monkeypatch, services, "stock_release")
+    allocated = lifecycle_services.order_mark_ready(order=make_order(lines=[(second, 1)]), actor=TEST_ACTOR)
+    slowed(monkeypatch, reservations_services, "stock_release")
 
     def work(index: int) -> None:
         if index == 0:
-            services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR)
+            lifecycle_services.order_cancel(order=cancelled, reason="customer asked", actor=TEST_ACTOR)
         else:
             time.sleep(STEP / 2)
-            services.order_allocate(order=allocated, plan=single_site_plan(allocated, site), actor=TEST_ACTOR)
+            allocation_services.order_allocate(order=allocated, plan=single_site_plan(allocated, site), actor=TEST_ACTOR)
 
     assert run_together(2, work) == []
     assert Order.objects.get(pk=allocated.pk).status == OrderStatus.ALLOCATED
@@ -119,7 +123,7 @@ def test_two_orders_with_the_same_two_problems_in_opposite_order_are_both_held(m
             external_id="B", customer={"name": "B", "email": "b@example.com", "tier": "standard"}, lines=[mispriced, unknown]
         ),
     ]
-    slowed(monkeypatch, intake, "exception_raise")
+    slowed(monkeypatch, intake_services, "exception_raise")
 
     def work(index: int) -> None:
         from django.db import transaction
@@ -129,7 +133,9 @@ def test_two_orders_with_the_same_two_problems_in_opposite_order_are_both_held(m
         serializer = OrderInputSerializer(data=bodies[index])
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            intake.order_intake(partner=partner, data=serializer.validated_data, body_fingerprint=str(index), actor=TEST_ACTOR)
+            intake_services.order_intake(
+                partner=partner, data=serializer.validated_data, body_fingerprint=str(index), actor=TEST_ACTOR
+            )
 
     assert run_together(2, work) == []
     assert sorted(Order.objects.values_list("external_id", "status")) == [("A", "on_hold"), ("B", "on_hold")]
@@ -140,20 +146,20 @@ def test_reallocating_to_a_site_whose_stock_just_went_elsewhere_is_refused_and_c
     first, chosen, sku = LocationFactory(), LocationFactory(), SkuFactory()
     stock(first, sku, 5)
     stock(chosen, sku, 5)
-    order = services.order_backorder(
-        order=services.order_mark_ready(order=make_order(lines=[(sku, 2)]), actor=TEST_ACTOR), actor=TEST_ACTOR
+    order = lifecycle_services.order_backorder(
+        order=lifecycle_services.order_mark_ready(order=make_order(lines=[(sku, 2)]), actor=TEST_ACTOR), actor=TEST_ACTOR
     )
-    route = allocation.order_route
+    route = allocation_services.order_route_locked
 
-    def another_order_reserves_first(**kwargs):
+    def another_order_reserves_first(order, **kwargs):
         # Commits on its own connection between the look at the chosen site's stock and the reservation.
         assert run_together(1, lambda _: stock_reserve(location_id=chosen.pk, sku_id=sku.pk, quantity=4, actor=TEST_ACTOR)) == []
-        return route(**kwargs)
+        return route(order, **kwargs)
 
-    monkeypatch.setattr(allocation, "order_route", another_order_reserves_first)
+    monkeypatch.setattr(allocation_services, "order_route_locked", another_order_reserves_first)
 
     with pytest.raises(InsufficientStock, match="went to another order"):
-        allocation.order_reallocate_to(order=order, location=chosen, actor=TEST_ACTOR)
+        allocation_services.order_reallocate_to(order=order, location=chosen, actor=TEST_ACTOR)
 
     assert Order.objects.get(pk=order.pk).status == OrderStatus.BACKORDERED
     assert not RoutingDecision.objects.filter(order=order).exists()

@@ -6,9 +6,10 @@ from django.urls import reverse
 from exceptions.models import FulfillmentException
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
-from orders.allocation import order_route, shipment_short_pick
 from orders.models import Order, OrderEvent, OrderStatus, RoutingDecision, RoutingRule, Shipment
-from orders.services import order_mark_ready, order_release
+from orders.services.allocation import order_route
+from orders.services.lifecycle import order_mark_ready, order_release
+from orders.services.shipments import shipment_short_pick
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, raise_on_order, stock
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def cases_with_a_substitute(cases: int, case_pack: int, substitute_case_pack: in
 
 
 def test_a_case_ordered_line_converts_through_the_substitutes_case_pack():
-    from orders.services import order_line_substitute
+    from orders.services.lifecycle import order_line_substitute
 
     order, line, substitute = cases_with_a_substitute(1, case_pack=12, substitute_case_pack=6)
 
@@ -157,8 +158,8 @@ def test_a_case_ordered_line_converts_through_the_substitutes_case_pack():
 
 
 def test_a_substitute_whose_case_pack_makes_more_base_units_than_a_line_holds_is_refused():
-    from fulfillment.errors import InvalidInput
-    from orders.services import order_line_substitute
+    from core.errors import InvalidInput
+    from orders.services.lifecycle import order_line_substitute
 
     order, line, substitute = cases_with_a_substitute(1_000_000, case_pack=1, substitute_case_pack=5000)
 
@@ -182,9 +183,10 @@ def test_the_routing_actions_are_offered_on_the_right_types():
 
 
 def test_a_short_pick_nobody_else_can_fill_is_closed_by_cancelling_the_units_short():
+    from core.roles import Role
     from exceptions.actions import action_perform
-    from fulfillment.roles import Role
-    from orders.services import order_allocate, shipment_pack, shipment_ship
+    from orders.services.allocation import order_allocate
+    from orders.services.shipments import shipment_pack, shipment_ship
     from tests.factories import single_site_plan, user_with_role
 
     site, sku = LocationFactory(), SkuFactory()
@@ -213,9 +215,9 @@ def test_a_short_pick_nobody_else_can_fill_is_closed_by_cancelling_the_units_sho
 
 
 def test_a_person_ships_the_units_short_from_a_site_the_rule_did_not_allow():
+    from core.roles import Role
     from exceptions.actions import action_perform
-    from fulfillment.roles import Role
-    from orders.services import order_allocate
+    from orders.services.allocation import order_allocate
     from tests.factories import single_site_plan, user_with_role
 
     east, west, sku = LocationFactory(code="EAST"), LocationFactory(code="WEST"), SkuFactory()

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from orders.allocation import order_route
 from orders.models import Order, OrderStatus, RoutingRule
-from orders.services import order_mark_ready
+from orders.services.allocation import order_route
+from orders.services.lifecycle import order_mark_ready
 from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, stock
 
 pytestmark = pytest.mark.django_db

@@ -3,14 +3,15 @@
 import pytest
 from django.urls import reverse
 
+from core.actors import Actor
+from core.roles import Role
 from exceptions.models import FulfillmentException
-from fulfillment.actors import Actor
-from fulfillment.roles import Role
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_count_correction
-from orders.allocation import order_change_address, split_approve
 from orders.models import Order, OrderStatus, RoutingDecision, Shipment
+from orders.services.addresses import order_change_address
+from orders.services.allocation import order_approve_split
 from tests.factories import TEST_ACTOR, LocationFactory, proposed_split, stock, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +144,7 @@ def test_the_order_page_explains_the_routing_in_plain_words(client, network, ser
 
 
 def test_a_new_address_a_single_site_can_serve_replaces_the_proposal_and_closes_its_exception(network):
-    from orders.allocation import order_change_address
+    from orders.services.addresses import order_change_address
 
     toronto = LocationFactory(code="TORONTO", country="CA", ships_to=["CA"])
     stock(toronto, network["x"], 5)
@@ -183,7 +184,7 @@ def test_approving_a_plan_whose_stock_went_while_one_site_can_now_fill_it_closes
 
 
 def test_a_proposal_is_closed_when_the_order_is_planned_otherwise_after_a_hold(network):
-    from orders.allocation import order_change_address
+    from orders.services.addresses import order_change_address
 
     toronto = LocationFactory(code="TORONTO", country="CA", ships_to=["CA"])
     stock(toronto, network["x"], 5)
@@ -213,7 +214,7 @@ def test_approving_a_split_whose_stock_went_everywhere_backorders_the_order_and_
     for site in ("b", "c"):
         stock_count_correction(location_id=network[site].pk, sku_id=network["y"].pk, counted=0, actor=wms, source_system="wms")
 
-    result = split_approve(order=order, actor=TEST_ACTOR)
+    result = order_approve_split(order=order, actor=TEST_ACTOR)
 
     order.refresh_from_db()
     assert not result.approved and order.status == OrderStatus.BACKORDERED
@@ -250,7 +251,7 @@ def test_a_new_proposal_for_the_same_order_is_what_the_queue_shows(network):
         location_id=network["b"].pk, sku_id=network["y"].pk, counted=0, actor=Actor.job("wms-sync"), source_system="wms"
     )
 
-    split_approve(order=order, actor=TEST_ACTOR)  # planned again: A + C, and the same exception carries it
+    order_approve_split(order=order, actor=TEST_ACTOR)  # planned again: A + C, and the same exception carries it
 
     exception.refresh_from_db()
     assert [site["location"] for site in exception.detail["plan"]] == ["A", "C"]

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fulfillment.actors import Actor
+from core.actors import Actor
 from inventory.catalog import CatalogFileError, catalog_import
 
 

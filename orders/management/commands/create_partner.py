@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from fulfillment.errors import DomainError
+from core.errors import DomainError
 from orders.models import Partner
-from orders.services import partner_ensure
+from orders.services.partners import partner_ensure
 
 
 class Command(BaseCommand):

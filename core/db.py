@@ -1,12 +1,13 @@
-"""Transactions that PostgreSQL may have to break a deadlock in."""
+"""Database helpers: transactions PostgreSQL may have to break a deadlock in, and advisory locks."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,3 +34,16 @@ def atomic_retrying_deadlocks(work: Callable[[], T], *, attempts: int = ATTEMPTS
                 raise
             logger.warning("deadlock broken by PostgreSQL, attempt %d of %d; running the transaction again", attempt, attempts)
     raise AssertionError("unreachable")
+
+
+def advisory_xact_lock(identity: str) -> None:
+    """Make transactions naming the same `identity` run one after the other, until this one ends.
+
+    PostgreSQL only (a transaction-scoped advisory lock on a hash of the identity); SQLite already
+    lets one writing transaction run at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    lock_id = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])

@@ -10,6 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class CoreError(StrEnum):
+    ILLEGAL_TRANSITION = "illegal_transition"
+    CONCURRENT_UPDATE = "concurrent_update"
+
+
 class DomainError(Exception):
     """A use case refused to run; nothing was changed."""
 

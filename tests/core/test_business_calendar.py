@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exceptions.business_time import WorkingCalendar, add_business_minutes, business_minutes_between
+from core.business_calendar import WorkingCalendar, add_business_minutes, business_minutes_between
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 OFFICE_HOURS = {weekday: [(time(9), time(17))] for weekday in range(5)}

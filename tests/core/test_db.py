@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from django.db import OperationalError, transaction
 
-from fulfillment.db import atomic_retrying_deadlocks
+from core.db import atomic_retrying_deadlocks
 
 
 def failing(times: int, cause: Exception):

@@ -1,6 +1,8 @@
-"""Admin building blocks shared by the apps (this app registers no models of its own)."""
+"""Admin building blocks shared by the apps, and the business calendars."""
 
 from django.contrib import admin
+
+from .models import BusinessCalendar, Holiday
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -28,3 +30,15 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 1
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    list_display = ["name", "timezone"]
+    search_fields = ["name"]
+    inlines = [HolidayInline]
