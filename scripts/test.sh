@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Style first: a violation fails the run before any server starts.
+# Style and layers first: a violation fails the run before any server starts.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache
 
 services=$(scripts/test-services.sh start)
 trap 'scripts/test-services.sh stop' EXIT

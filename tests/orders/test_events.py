@@ -32,7 +32,7 @@ def test_each_event_is_written_when_it_happens_and_its_subscribers_see_it_stored
         with CaptureQueriesContext(connection) as captured:
             events.order_action(order, name="first", actor=TEST_ACTOR, data={})
         # One INSERT, then the subscriber's own look at the table.
-        assert [q["sql"].split(" ")[0:3] for q in captured.captured_queries][0] == ["INSERT", "INTO", '"orders_orderevent"']
+        assert captured.captured_queries[0]["sql"].split(" ")[0:3] == ["INSERT", "INTO", '"orders_orderevent"']
         events.order_sent(order, name="second", actor=TEST_ACTOR, data={})
         assert heard == [("first", True), ("second", True)]
 
