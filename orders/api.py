@@ -26,13 +26,17 @@ from .models import IDEMPOTENCY_KEY_MAX_LENGTH, LOADED, Order, OrderStatus, Ship
 from .selectors import orders_changed_after
 from .serializers import (
     ACTION_PERMISSIONS,
+    MOMENT_HELP,
     AddressChangeSerializer,
     ErrorSerializer,
     OrderInputSerializer,
     OrderSerializer,
     PlainIntegerField,
     ShipmentSerializer,
+    StrictCharField,
+    StrictChoiceField,
     StrictSerializer,
+    validate_utc_offset,
 )
 from .services import addresses as address_services
 from .services import idempotency, intake, lifecycle, shipments
@@ -91,7 +95,11 @@ class OrderFilter(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
     updated_after = django_filters.IsoDateTimeFilter(
         method="changed_after",
-        help_text="Orders whose answer may have changed after this moment: the order, its lines, shipments or exceptions.",
+        validators=[validate_utc_offset],
+        help_text=(
+            "Orders whose answer may have changed after this moment: the order, its lines, shipments or exceptions. "
+            + MOMENT_HELP
+        ),
     )
 
     class Meta:
@@ -330,15 +338,15 @@ EVENT_FIELDS = {
 
 
 class ShipmentEventSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=list(EVENT_FIELDS))
+    type = StrictChoiceField(choices=list(EVENT_FIELDS))
     lines = serializers.ListField(
         child=ShortPickLineSerializer(),
         required=False,
         help_text="short_picked: units picked per order line id, each line once (lines not listed were picked in full).",
     )
-    carrier = serializers.CharField(max_length=64, required=False)
-    tracking_number = serializers.CharField(max_length=100, required=False)
-    reason = serializers.CharField(max_length=300, required=False)
+    carrier = StrictCharField(max_length=64, required=False)
+    tracking_number = StrictCharField(max_length=100, required=False)
+    reason = StrictCharField(max_length=300, required=False)
 
     def validate(self, data):
         unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []

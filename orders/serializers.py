@@ -1,10 +1,15 @@
-"""The partner API's order shapes (DESIGN §5). Input is strict: unknown fields are errors."""
+"""The partner API's order shapes (DESIGN §5). Input is strict: unknown fields, JSON of another type and control
+characters are errors, never coerced or stored."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
@@ -92,17 +97,109 @@ class _NoDigitGrouping:
         return super().to_internal_value(data)
 
 
-class PlainIntegerField(_NoDigitGrouping, serializers.IntegerField):
+class PlainIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: DRF would also take "1" and 1.0 (and so "1_0", read by Python as 10)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# None of the API's text fields is multi-line (names, address lines, codes, carriers, reasons): a tab or a
+# line break is as wrong in one as any other C0 or C1 control character or DEL, and breaks the labels and
+# CSV exports the text ends up in.
+_CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+CONTROL_CHARACTER = re.compile(f"[{_CONTROL_CHARACTERS}]")
+CONTROL_CHARACTERS_MESSAGE = "Control characters (tab and line breaks among them) are not allowed."
+# Never fails once the field's own check has run; it puts the rule in the OpenAPI schema as a pattern.
+WITHOUT_CONTROL_CHARACTERS = RegexValidator(
+    rf"\A[^{_CONTROL_CHARACTERS}]*\Z", message=CONTROL_CHARACTERS_MESSAGE, code="control_characters"
+)
+
+
+class _JsonText:
+    """A JSON string and nothing else (DRF's own text fields turn 1001 into "1001" and 0 into "0"), free of
+    control characters. Both are checked on the value as sent, before DRF trims it: a trailing newline is
+    refused rather than silently cut off, and so is a tab where a blank is allowed."""
+
+    default_error_messages = {
+        "not_a_string": "Not a valid string; send JSON text.",
+        "control_characters": CONTROL_CHARACTERS_MESSAGE,
+    }
+
+    def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and data is not None:
+            if not isinstance(data, str):
+                self.fail("not_a_string")
+            if CONTROL_CHARACTER.search(data):
+                self.fail("control_characters")
+        return super().run_validation(data)
+
+
+class _JsonTextWithSchemaPattern(_JsonText):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Last, so that a field's own pattern (a RegexField's) is the one the schema shows.
+        self.validators.append(WITHOUT_CONTROL_CHARACTERS)
+
+
+class StrictCharField(_JsonTextWithSchemaPattern, serializers.CharField):
     pass
 
 
-class PlainDecimalField(_NoDigitGrouping, serializers.DecimalField):
+class StrictEmailField(_JsonTextWithSchemaPattern, serializers.EmailField):
     pass
 
 
-def _address_input(name: str) -> serializers.CharField:
+class StrictRegexField(_JsonTextWithSchemaPattern, serializers.RegexField):
+    pass
+
+
+class StrictChoiceField(_JsonText, serializers.ChoiceField):
+    """Its choices are the schema's enum; DRF alone would match 1 against a choice "1"."""
+
+
+class PlainDecimalField(_JsonText, _NoDigitGrouping, serializers.DecimalField):
+    """A decimal string such as "12.50", as the API answers amounts: a JSON number is refused, since the
+    binary float it becomes on the way in need not be the amount the partner meant."""
+
+    default_error_messages = {"not_a_string": 'Send the amount as a decimal string, such as "12.50", not a JSON number.'}
+
+
+# PostgreSQL reads a time-zone offset of at most 15:59 either way (Python's reach 23:59) and no fractions of a
+# second; ISO 8601 offsets are hours and minutes, and every real one lies between -12:00 and +14:00.
+LARGEST_UTC_OFFSET = timedelta(hours=15, minutes=59)
+UTC_OFFSET_MESSAGE = "The time-zone offset must be whole minutes between -15:59 and +15:59, or Z."
+MOMENT_HELP = "ISO 8601, with a time-zone offset of whole minutes between -15:59 and +15:59, or Z."
+
+
+def utc_offset_storable(moment: datetime) -> bool:
+    offset = moment.utcoffset()
+    return offset is None or (abs(offset) <= LARGEST_UTC_OFFSET and offset % timedelta(minutes=1) == timedelta(0))
+
+
+def validate_utc_offset(moment: datetime | None) -> None:
+    """For Django form fields, such as a filter's."""
+    if moment is not None and not utc_offset_storable(moment):
+        raise DjangoValidationError(UTC_OFFSET_MESSAGE, code="utc_offset")
+
+
+class StorableDateTimeField(_JsonText, serializers.DateTimeField):
+    """An ISO 8601 moment whose offset PostgreSQL can read."""
+
+    default_error_messages = {"utc_offset": UTC_OFFSET_MESSAGE}
+
+    def enforce_timezone(self, value):
+        # Checked here, as parsed: DRF then converts the moment to UTC, and its validators never see the offset.
+        if not utc_offset_storable(value):
+            self.fail("utc_offset")
+        return super().enforce_timezone(value)
+
+
+def _address_input(name: str) -> StrictCharField:
     # Missing or odd parts are a business problem (the order is held), not a malformed request.
-    return serializers.CharField(
+    return StrictCharField(
         max_length=Order._meta.get_field(f"ship_{name}").max_length,
         required=False,
         allow_blank=True,
@@ -116,26 +213,31 @@ AddressSerializer = type("AddressSerializer", (StrictSerializer,), {name: _addre
 
 
 class CustomerSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    tier = serializers.ChoiceField(choices=CustomerTier.choices, default=CustomerTier.STANDARD)
+    name = StrictCharField(max_length=200)
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
+    tier = StrictChoiceField(choices=CustomerTier.choices, default=CustomerTier.STANDARD)
 
 
 class LineInputSerializer(StrictSerializer):
-    sku = serializers.CharField(max_length=64)
+    sku = StrictCharField(max_length=64)
     quantity = PlainIntegerField(min_value=1, max_value=1_000_000)
-    uom = serializers.CharField(max_length=16, default="each")
-    unit_price = PlainDecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    uom = StrictCharField(max_length=16, default="each")
+    unit_price = PlainDecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        help_text='Per unit of `uom`, as a decimal string such as "12.50" (as answers give it); a JSON number is refused.',
+    )
 
 
 @extend_schema_serializer(examples=[OpenApiExample("An order", value=ORDER_EXAMPLE, request_only=True)])
 class OrderInputSerializer(StrictSerializer):
-    external_id = serializers.CharField(max_length=100)
-    placed_at = serializers.DateTimeField()
-    currency = serializers.RegexField(
+    external_id = StrictCharField(max_length=100)
+    placed_at = StorableDateTimeField(help_text=MOMENT_HELP)
+    currency = StrictRegexField(
         r"^[A-Za-z]{3}$", max_length=3, error_messages={"invalid": "Use a three-letter ISO currency code."}
     )
-    service_level = serializers.ChoiceField(choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
+    service_level = StrictChoiceField(choices=ServiceLevel.choices, default=ServiceLevel.STANDARD)
     customer = CustomerSerializer()
     shipping_address = AddressSerializer()
     lines = serializers.ListField(
