@@ -21,7 +21,8 @@ same server, migrates it, seeds one partner (with an API token), one US location
 bench-only table bench_floor. It is dropped at the end, also on error, Ctrl-C and SIGTERM.
 
 gunicorn (sync workers) serves bench/floor_app.py on a free 127.0.0.1 port: the project's settings
-and URLs plus POST /bench/floor/. Throttling is lifted (PARTNER_THROTTLE_RATE) and DEBUG is off.
+and URLs plus POST /bench/floor/. Throttling is lifted (PARTNER_THROTTLE_RATE), DEBUG is off, and so are the
+HTTPS redirect and secure-only cookies (it speaks plain HTTP).
 
 The phases alternate intake, floor, intake, floor, ... (--rounds pairs). In each, --clients
 processes send back to back, each on its own http.client connection: for the intake, distinct
@@ -114,8 +115,16 @@ API_FLOOR_PATH = "/bench/api-floor/"
 FLOOR_TABLE_SQL = (
     "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
 )
-# The environment both gunicorn and the in-process requests run with.
-BENCH_ENVIRONMENT = {"PARTNER_THROTTLE_RATE": "1000000/min", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+# The environment both gunicorn and the in-process requests run with: plain HTTP on loopback, so without
+# the HTTPS redirect and secure-only cookies that DEBUG off turns on.
+BENCH_ENVIRONMENT = {
+    "PARTNER_THROTTLE_RATE": "1000000/min",
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+}
 SAMPLES_SHOWN = 3
 SAVEPOINT_PREFIXES = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 # PostgreSQL 15+ (PGSTAT_IDLE_INTERVAL is 10 s), with a margin.

@@ -22,6 +22,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment.settings")
+# Served over plain HTTP on loopback, also when started by hand as above: no HTTPS redirect, no secure-only cookies.
+for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+    os.environ.setdefault(name, "0")
 application = get_wsgi_application()
 
 from django.conf import settings

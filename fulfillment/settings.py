@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -26,10 +27,39 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto: https` (the header a TLS-ending proxy sets, and its value for HTTPS) as Django's
+    (META key, value); None when empty."""
+    if not value.strip():
+        return None
+    name, separator, expected = (part.strip() for part in value.partition(":"))
+    if not (separator and name and expected):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER is 'Header-Name: value' (X-Forwarded-Proto: https), not {value!r}.")
+    key = name.upper().replace("-", "_")
+    return (key if key.startswith("HTTP_") else f"HTTP_{key}", expected)
+
+
 DEBUG = env_bool("DEBUG", False)
 # The fallback key only serves the local one-command start; production sets SECRET_KEY.
 SECRET_KEY = os.environ.get("SECRET_KEY", "local-only-insecure-key-set-SECRET_KEY-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# HTTPS only, unless DEBUG is on (`make run` serves plain HTTP on loopback). Each can be switched off on its
+# own for other plain-HTTP servers on loopback: the test suite's and the benchmarks'.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Health probes often come over plain HTTP from inside the network, past the proxy that ends TLS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 60 * 60)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Asking browsers to preload the domain binds every host under it for months and is hard to take back: that
+# is for whoever owns the domain to decide (SECURE_HSTS_PRELOAD=1), not a default to be warned about.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that ends TLS, the header it sets to say the request came over HTTPS; without it every
+# request looks like plain HTTP and SECURE_SSL_REDIRECT would redirect for ever.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "fulfillment.middleware.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "fulfillment.middleware.ApiErrorsAsJsonUnderDebugMiddleware",
 ]
 
 ROOT_URLCONF = "fulfillment.urls"

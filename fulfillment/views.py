@@ -1,4 +1,4 @@
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -35,13 +35,13 @@ def _resolves(path: str) -> bool:
     return True
 
 
-def _is_api(request) -> bool:
+def is_api_request(request) -> bool:
     return request.path.startswith("/api/")
 
 
 def not_found(request, exception):
     """Under /api/ a path that names nothing answers in the API's error shape too, not with a page."""
-    if _is_api(request):
+    if is_api_request(request):
         if not request.path_info.endswith("/") and _resolves(f"{request.path_info}/"):
             return _api_error(
                 "not_found", f"There is no endpoint at {request.path}; the API's paths end with a slash: {request.path}/", 404
@@ -51,6 +51,14 @@ def not_found(request, exception):
 
 
 def server_error(request):
-    if _is_api(request):
+    if is_api_request(request):
         return _api_error("server_error", "Something went wrong on our side; it has been logged. Please retry later.", 500)
     return defaults.server_error(request)
+
+
+def length_required(request):
+    """411 for a body framed by Transfer-Encoding (chunked), which Django would read as empty."""
+    message = "Send the body with a Content-Length header and no Transfer-Encoding; a chunked body is not accepted."
+    if is_api_request(request):
+        return _api_error("length_required", message, 411)
+    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")

@@ -10,6 +10,13 @@ def pytest_configure(config):
     # The suite proves behaviour on the production engines; `make test` starts them.
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not os.environ.get("REDIS_URL"):
         raise pytest.UsageError("The tests run on PostgreSQL and Redis: use `make test` (it starts both under var/).")
+    # The suite speaks plain HTTP on loopback (test client, live server, browser, the servers it starts), where
+    # the HTTPS redirect and secure-only cookies that DEBUG off turns on would get in the way. Django has read the
+    # settings already, but the security middleware reads them when a handler is built and the cookies at each
+    # response, both later than this.
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        setattr(settings, name, False)
+        os.environ[name] = "0"
 
 
 @pytest.fixture
