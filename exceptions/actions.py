@@ -90,17 +90,20 @@ def offered(exception: FulfillmentException, action: Action) -> bool:
 def available_actions(
     exception: FulfillmentException, user, *, queue_ids: set[int] | None = None, permissions: set[str] | None = None
 ) -> list[Action]:
-    """The actions this user may take on this exception now (for buttons and `allowed_actions`)."""
+    """The actions this user may take on this exception now (for buttons and `allowed_actions`): the type's own,
+    which fix its problem, first and in the order the type lists them; then the generic ones."""
     permissions = user.get_all_permissions() if permissions is None else permissions
     if not may_work(user, exception.queue_id, queue_ids):
         return []
-    return [
+    own = exception.type.allowed_actions or []
+    possible = [
         action
         for action in _registry.values()
         if offered(exception, action)
         and (user.is_superuser or action.permission in permissions)
         and action.applies(exception, user)
     ]
+    return sorted(possible, key=lambda action: (action.generic, own.index(action.code) if action.code in own else 0))
 
 
 # --- the one entry point ----------------------------------------------------------------

@@ -1,66 +1,75 @@
-"""Demo data for `manage.py seed_demo`: idempotent, built from the Northwind data set.
+"""Demo data for `manage.py seed_demo`: the last days of a real operation, replayed through the real engine.
 
-Everything goes through the domain services, so the demo has the same audit
-trail and ledger a real day would leave. Running it again creates nothing new
-and does not touch what people changed in the meantime.
+Northwind's products become the catalogue. Its orders arrive over the last days through the intake
+the API uses, so the control point raises what it finds (a discontinued product, a postcode that lost
+its leading zero); routing plans them by the demo's rules; the release wave hands them to the
+warehouse, whose picks, short picks, label failures and shipments go through the services the WMS
+calls; partners cancel and change addresses through the services the API calls. What other systems
+will report once they are connected (a credit hold from the ERP, a failed delivery from the carrier)
+is raised as they will raise it. People work the queues in office hours with the governed actions,
+and the SLA sweep runs every hour.
+
+Each step runs at the moment it happens (the clock is moved there, so every timestamp, deadline and
+sweep is the engine's own). Running it again changes nothing: what exists is left as people left it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import heapq
+import itertools
+import json
+import random
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
+import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from core.actors import Actor
+from core.errors import DomainError
 from core.roles import Role
-from exceptions.models import ExceptionType, FulfillmentException, Queue, SlaPolicy
-from exceptions.services import FALLBACK_SLA_MINUTES, exception_priority, exception_raise, sla_sweep
+from exceptions.actions import action_perform
+from exceptions.models import OPEN_STATUSES, FulfillmentException, Queue
+from exceptions.services import exception_raise, sla_sweep
 from inventory.models import Location, Sku, StockLevel
-from inventory.services import stock_receive
+from inventory.services import stock_count_correction, stock_receive
 from orders.addresses import Address
-from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment
-from orders.services import allocation as allocation_services
+from orders.models import Order, OrderStatus, Partner, RoutingRule, Shipment, ShipmentStatus
+from orders.routing import chosen_location_rule, evaluate
+from orders.services import addresses as address_services
 from orders.services import intake as intake_services
 from orders.services import lifecycle as lifecycle_services
 from orders.services import partners as partner_services
-from orders.services import reservations as reservation_services
 from orders.services import shipments as shipment_services
+from orders.services.idempotency import fingerprint
 
 DATA = Path(__file__).resolve().parent / "demo_data" / "northwind"
 SEED = Actor.job("seed_demo")
+WMS, CARRIER, ERP, WAVE = Actor.job("wms"), Actor.job("carrier"), Actor.job("erp"), Actor.job("release_wave")
+DEFAULT_ORDERS = 400
+# Orders arrive over this long before the seed runs, more of them lately, as a morning's queue builds.
+ARRIVALS = timedelta(days=4)
 
 COUNTRY_CODES = {
-    "Argentina": "AR",
-    "Austria": "AT",
-    "Belgium": "BE",
-    "Brazil": "BR",
-    "Canada": "CA",
-    "Denmark": "DK",
-    "Finland": "FI",
-    "France": "FR",
-    "Germany": "DE",
-    "Ireland": "IE",
-    "Italy": "IT",
-    "Mexico": "MX",
-    "Norway": "NO",
-    "Poland": "PL",
-    "Portugal": "PT",
-    "Spain": "ES",
-    "Sweden": "SE",
-    "Switzerland": "CH",
-    "UK": "GB",
-    "USA": "US",
-    "Venezuela": "VE",
-}
+    "Argentina": "AR", "Austria": "AT", "Belgium": "BE", "Brazil": "BR", "Canada": "CA", "Denmark": "DK",
+    "Finland": "FI", "France": "FR", "Germany": "DE", "Ireland": "IE", "Italy": "IT", "Mexico": "MX",
+    "Norway": "NO", "Poland": "PL", "Portugal": "PT", "Spain": "ES", "Sweden": "SE", "Switzerland": "CH",
+    "UK": "GB", "USA": "US", "Venezuela": "VE",
+}  # fmt: skip
 EUROPE = ["AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "NO", "PL", "PT", "SE"]
 AMERICAS = ["AR", "BR", "CA", "MX", "US", "VE"]
 
@@ -73,15 +82,17 @@ class DemoLocation:
     country: str
     region: str
     ships_to: list[str]
-    stock_share: float  # of each product's Northwind units in stock, 0 for none
+    stock_share: float  # of each product's Northwind units in stock
+    carries_all: bool  # a main site keeps every product; the others three in four
 
 
 LOCATIONS = [
-    DemoLocation("WH-EAST", "East Coast DC, Newark", Location.Kind.WAREHOUSE, "US", "NJ", AMERICAS, 3.0),
-    DemoLocation("WH-WEST", "West Coast DC, Reno", Location.Kind.WAREHOUSE, "US", "NV", ["US", "CA", "MX"], 1.5),
-    DemoLocation("WH-EU", "EU Hub, Venlo", Location.Kind.WAREHOUSE, "NL", "LI", EUROPE, 3.0),
-    DemoLocation("STORE-LON", "London flagship store", Location.Kind.STORE, "GB", "LND", ["GB", "IE"], 0.5),
-    DemoLocation("3PL-BR", "Partner 3PL, São Paulo", Location.Kind.THIRD_PARTY, "BR", "SP", ["AR", "BR", "VE"], 1.0),
+    DemoLocation("WH-EAST", "East Coast DC, Newark", Location.Kind.WAREHOUSE, "US", "NJ", AMERICAS, 6.0, True),
+    DemoLocation("WH-WEST", "West Coast DC, Reno", Location.Kind.WAREHOUSE, "US", "NV", ["US", "CA", "MX"], 3.0, False),
+    DemoLocation("WH-EU", "EU Hub, Venlo", Location.Kind.WAREHOUSE, "NL", "LI", EUROPE, 6.0, False),
+    DemoLocation("3PL-DE", "Partner 3PL, Leipzig", Location.Kind.THIRD_PARTY, "DE", "SN", EUROPE, 3.0, False),
+    DemoLocation("STORE-LON", "London flagship store", Location.Kind.STORE, "GB", "LND", ["GB", "IE"], 1.5, False),
+    DemoLocation("3PL-BR", "Partner 3PL, São Paulo", Location.Kind.THIRD_PARTY, "BR", "SP", ["AR", "BR", "VE"], 3.0, False),
 ]
 
 PARTNERS = [
@@ -91,27 +102,44 @@ PARTNERS = [
 ]
 
 USERS = [
-    ("coordinator", Role.COORDINATOR, False, False),
-    ("service", Role.CUSTOMER_SERVICE, False, False),
-    ("opsadmin", Role.OPS_ADMIN, True, False),
-    ("admin", None, True, True),
+    # username, role, staff, superuser, queues they work
+    ("coordinator", Role.COORDINATOR, False, False, ["intake", "stock", "warehouse", "shipping"]),
+    ("service", Role.CUSTOMER_SERVICE, False, False, ["customer-service"]),
+    ("opsadmin", Role.OPS_ADMIN, True, False, ["finance", "integrations", "escalations", "triage"]),
+    ("admin", None, True, True, []),
 ]
 
-# The lifecycle state each demo order is driven to, in turn.
-TARGET_STATES = [
-    OrderStatus.RECEIVED,
-    OrderStatus.READY,
-    OrderStatus.ON_HOLD,
-    OrderStatus.ALLOCATED,
-    OrderStatus.AWAITING_APPROVAL,
-    OrderStatus.BACKORDERED,
-    OrderStatus.RELEASED,
-    OrderStatus.PARTIALLY_SHIPPED,
-    OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED,
-    OrderStatus.CANCELLED,
-]
-ORDERS_PER_STATE = 4
+ROUTING_RULES = [
+    # name, priority, conditions, ranked location codes, outcome
+    ("Same day ships in one parcel", 1, {"service_levels": ["same_day"]}, ["WH-EAST", "WH-EU"],
+     {"allow_split": False, "max_shipments": 1}),
+    ("UK and Ireland from the London store first", 5, {"destination_countries": ["GB", "IE"]}, ["STORE-LON", "WH-EU"],
+     {"max_shipments": 2}),
+    ("Europe from the EU hub; splits need approval", 10, {"destination_countries": EUROPE}, ["WH-EU", "3PL-DE"],
+     {"max_shipments": 2, "split_requires_approval": True}),
+    ("Americas from the US DCs", 20, {"destination_countries": AMERICAS}, ["WH-EAST", "WH-WEST", "3PL-BR"],
+     {"max_shipments": 2}),
+]  # fmt: skip
+
+# What partners' systems send now and then, as shares of the orders.
+SENT_WITH = {"typo_sku": 0.03, "pallets": 0.02, "low_price": 0.04, "no_street": 0.03, "sent_twice": 0.03}
+# What happens to an order on its way, each a share of the orders that get that far.
+HAPPENS = {
+    "credit_hold": 0.03, "cancelled": 0.03, "address_change": 0.04, "short_pick": 0.06, "label_failure": 0.05,
+    "carrier_service": 0.05, "damaged": 0.03, "delivery_failed": 0.04, "sync_failure": 0.03, "not_invoiced": 0.08,
+}  # fmt: skip
+# When an order's next step comes: the wave after it arrived, the warehouse's steps after the wave released it;
+# a split's second parcel leaves later.
+RELEASED_AFTER_ARRIVAL = timedelta(minutes=30)
+AFTER_RELEASE = {"pick": timedelta(hours=3, minutes=30), "pack": timedelta(hours=9, minutes=30)}
+SHIP_AFTER = (timedelta(hours=19, minutes=30), timedelta(hours=49, minutes=30))
+DELIVER_AFTER_SHIPPING = timedelta(hours=22)
+INVOICE_WATCH_AFTER_SHIPPING = timedelta(hours=26)
+# People work the queues in office hours, finishing this many of what they can finish each hour, most urgent first,
+# once an exception has waited a while (this morning's are still open).
+OFFICE_HOURS = range(7, 19)
+FINISHED_PER_HOUR = 8
+WORKED_AFTER = timedelta(hours=8)
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -123,18 +151,25 @@ def sku_code(product_id: str | int) -> str:
     return f"NW-{int(product_id):03d}"
 
 
+# --- the catalogue, the sites, the people --------------------------------------------------------
+
+
 def seed_users() -> list[str]:
+    """The demo sign-ins. An existing user keeps whatever people changed: password, flags, groups, queues."""
     user_model = get_user_model()
-    names = []
-    for username, role, is_staff, is_superuser in USERS:
-        user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
-        user.is_staff, user.is_superuser = is_staff, is_superuser
+    for username, role, is_staff, is_superuser, queue_slugs in USERS:
+        user, created = user_model.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.com", "is_staff": is_staff, "is_superuser": is_superuser}
+        )
+        if not created:
+            continue
         user.set_password(settings.DEMO_PASSWORD)
-        user.save()
+        user.save(update_fields=["password"])
         if role:
             user.groups.add(Group.objects.get(name=role))
-        names.append(username)
-    return names
+        for queue in Queue.objects.filter(slug__in=queue_slugs):
+            queue.members.add(user)
+    return [username for username, *_ in USERS]
 
 
 def seed_locations() -> dict[str, Location]:
@@ -149,7 +184,7 @@ def seed_locations() -> dict[str, Location]:
                 "ships_to": spec.ships_to,
             },
         )
-    return {loc.code: loc for loc in Location.objects.filter(code__in=[s.code for s in LOCATIONS])}
+    return {loc.code: loc for loc in Location.objects.filter(code__in=[spec.code for spec in LOCATIONS])}
 
 
 def _case_pack(quantity_per_unit: str) -> int:
@@ -175,11 +210,9 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
         location = locations[spec.code]
         for product in products:
             sku = skus[sku_code(product["productID"])]
-            if (location.pk, sku.pk) in existing:
-                continue
-            # Spread stock unevenly so some orders fit one site, some need a split and some cannot be filled.
-            units = int(int(product["unitsInStock"]) * spec.stock_share) if (int(product["productID"]) + index) % 4 else 0
-            if units:
+            kept_here = spec.carries_all or (int(product["productID"]) + index) % 4
+            units = int(int(product["unitsInStock"]) * spec.stock_share) if kept_here else 0
+            if units and (location.pk, sku.pk) not in existing:
                 stock_receive(
                     location_id=location.pk,
                     sku_id=sku.pk,
@@ -189,33 +222,6 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
                     reason="opening stock",
                 )
     return len(skus)
-
-
-ROUTING_RULES = [
-    # name, priority, conditions, ranked location codes, outcome
-    (
-        "Same day ships in one parcel",
-        1,
-        {"service_levels": ["same_day"]},
-        ["WH-EAST", "WH-EU"],
-        {"allow_split": False, "max_shipments": 1},
-    ),
-    (
-        "UK and Ireland from the London store first",
-        5,
-        {"destination_countries": ["GB", "IE"]},
-        ["STORE-LON", "WH-EU"],
-        {"max_shipments": 2},
-    ),
-    (
-        "Europe from the EU hub; splits need approval",
-        10,
-        {"destination_countries": EUROPE},
-        ["WH-EU", "STORE-LON"],
-        {"max_shipments": 2, "split_requires_approval": True},
-    ),
-    ("Americas from the US DCs", 20, {"destination_countries": AMERICAS}, ["WH-EAST", "WH-WEST", "3PL-BR"], {"max_shipments": 2}),
-]
 
 
 def seed_routing_rules(locations: dict[str, Location]) -> int:
@@ -235,264 +241,471 @@ def seed_partners() -> dict[str, tuple[Partner, str]]:
     return result
 
 
-def _availability(sku_ids: list[int]) -> dict[tuple[int, int], int]:
-    return {(level.location_id, level.sku_id): level.available for level in StockLevel.objects.filter(sku_id__in=sku_ids)}
+# --- what arrives ---------------------------------------------------------------------------------
 
 
-def _plan_sites(lines: list[tuple[int, int]], country: str, sites: list[Location]) -> tuple[int | None, list[int] | None]:
-    """For (sku_id, quantity) lines: a site that fills them all, and a per-line site split over 2+ sites."""
-    available = _availability([sku_id for sku_id, _ in lines])
-    shipping = [site for site in sites if site.ships_to_country(country)]
-    single = next((site.pk for site in shipping if all(available.get((site.pk, sku), 0) >= qty for sku, qty in lines)), None)
-    split = []
-    for sku, qty in lines:
-        site = next((site.pk for site in shipping if available.get((site.pk, sku), 0) >= qty), None)
-        if site is None:
-            return single, None
-        split.append(site)
-    return single, split if len(set(split)) > 1 else None
+@dataclass
+class Arrival:
+    """One order: when it arrives, from whom, what the partner sends, and its share of bad luck."""
+
+    at: datetime
+    partner: Partner
+    body: dict
+    draw: random.Random
+    luck: dict[str, bool] = field(default_factory=dict)
 
 
-def _reachable(target: str, resolvable: bool, single: int | None, split: list[int] | None) -> bool:
-    if target in (OrderStatus.RECEIVED, OrderStatus.CANCELLED):
-        return True
-    if target in (OrderStatus.AWAITING_APPROVAL, OrderStatus.PARTIALLY_SHIPPED):
-        return resolvable and split is not None
-    if target in (OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.BACKORDERED):
-        return resolvable
-    return resolvable and single is not None
-
-
-def _drive(order: Order, target: str, single: int | None, split: list[int] | None) -> None:
-    """Walk a received order along the lifecycle to `target` (already known to be reachable)."""
-    if target == OrderStatus.RECEIVED:
-        return
-    if target == OrderStatus.CANCELLED:
-        lifecycle_services.order_cancel(order=order, reason="Customer changed their mind", actor=SEED)
-        return
-    order = lifecycle_services.order_mark_ready(order=order, actor=SEED)
-    if target == OrderStatus.READY:
-        return
-    if target == OrderStatus.ON_HOLD:
-        lifecycle_services.order_hold(order=order, reason="Payment review", actor=SEED)
-        return
-    if target == OrderStatus.BACKORDERED:
-        lifecycle_services.order_backorder(order=order, actor=SEED, short={"reason": "waiting for the next receipt"})
-        return
-    lines = list(order.lines.order_by("line_number"))
-    if target in (OrderStatus.AWAITING_APPROVAL, OrderStatus.PARTIALLY_SHIPPED):
-        by_site: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for line, site in zip(lines, split, strict=True):
-            by_site[site].append((line.pk, line.quantity_open))
-        plan = [reservation_services.PlannedShipment(site, tuple(site_lines)) for site, site_lines in by_site.items()]
-    else:
-        plan = [reservation_services.PlannedShipment(single, tuple((line.pk, line.quantity_open) for line in lines))]
-    order = allocation_services.order_allocate(
-        order=order, plan=plan, actor=SEED, requires_approval=target == OrderStatus.AWAITING_APPROVAL
-    )
-    if target in (OrderStatus.ALLOCATED, OrderStatus.AWAITING_APPROVAL):
-        return
-    order = lifecycle_services.order_release(order=order, actor=SEED)
-    if target == OrderStatus.RELEASED:
-        return
-    shipments = list(Shipment.objects.filter(order=order).order_by("pk"))
-    to_ship = shipments[:1] if target == OrderStatus.PARTIALLY_SHIPPED else shipments
-    for number, shipment in enumerate(to_ship, start=1):
-        shipment_services.shipment_pick(shipment=shipment, actor=SEED)
-        shipment_services.shipment_pack(shipment=shipment, actor=SEED)
-        shipment_services.shipment_ship(
-            shipment=shipment, carrier="UPS", tracking_number=f"1Z{order.pk:06d}{number:02d}", actor=SEED
-        )
-        if target == OrderStatus.DELIVERED:
-            shipment_services.shipment_deliver(shipment=shipment, actor=SEED)
-
-
-def seed_orders(partners: dict[str, tuple[Partner, str]], locations: dict[str, Location]) -> Counter:
-    """Orders in every lifecycle state, from the newest Northwind orders (once; later runs add none)."""
-    partner_list = [p for p, _ in partners.values()]
-    if Order.objects.filter(partner__in=partner_list, external_id__startswith="NW-").exists():
-        return Counter(Order.objects.values_list("status", flat=True))
+def _arrivals(count: int, partners: list[Partner], rng: random.Random, now: datetime) -> list[Arrival]:
+    """`count` order bodies from the newest Northwind orders (again, under new numbers, past the 830 there are),
+    oldest first. Orders of a discontinued product are mostly left out: a few show what intake does with them."""
     customers = {c["customerID"]: c for c in _rows("customers.csv")}
     details: dict[str, list[dict]] = defaultdict(list)
     for row in _rows("order_details.csv"):
         details[row["orderID"]].append(row)
-    skus = {sku.code: sku for sku in Sku.objects.filter(code__startswith="NW-")}
-    sites = list(locations.values())
-    seeded: Counter = Counter()
-    # Northwind dates are from 1996-98; shift them so the demo reads as the last few weeks.
-    shift = datetime.now(UTC).replace(microsecond=0) - datetime(1998, 5, 6, tzinfo=UTC)
-    for index, row in enumerate(reversed(_rows("orders.csv"))):
-        if all(seeded[t] >= ORDERS_PER_STATE for t in TARGET_STATES):
-            break
-        country = COUNTRY_CODES.get(row["shipCountry"], "")
+    catalogue = {sku.code: sku for sku in Sku.objects.filter(code__startswith="NW-")}
+    orders = list(reversed(_rows("orders.csv")))
+    arrivals, index = [], 0
+    while len(arrivals) < count and index < count * 20:
+        row, rerun = orders[index % len(orders)], index // len(orders)
+        index += 1
         lines = details[row["orderID"]]
-        line_skus = [skus.get(sku_code(d["productID"])) for d in lines]
-        resolvable = all(sku is not None and sku.active for sku in line_skus)
-        single, split = _plan_sites(
-            [(sku.pk, int(d["quantity"])) for sku, d in zip(line_skus, lines, strict=True) if sku], country, sites
-        )
-        target = next(
-            (t for t in TARGET_STATES if seeded[t] < ORDERS_PER_STATE and _reachable(t, resolvable, single, split)), None
-        )
-        if target is None:
+        skus = [catalogue.get(sku_code(d["productID"])) for d in lines]
+        if any(sku is None or not sku.active for sku in skus) and rng.random() > 0.1:
             continue
-        partner = partner_list[index % len(partner_list)]
-        customer = customers.get(row["customerID"], {})
-        with transaction.atomic():
-            order = intake_services.order_create(
-                partner=partner,
-                external_id=f"NW-{row['orderID']}",
-                placed_at=datetime.fromisoformat(row["orderDate"]).replace(tzinfo=UTC) + shift,
-                customer_name=customer.get("contactName") or row["shipName"],
-                customer_email=f"{row['customerID'].lower()}@example.com",
-                customer_tier=["standard", "standard", "priority", "strategic"][index % 4],
-                service_level=["standard", "standard", "express", "same_day"][index % 4],
-                address=Address(
-                    name=row["shipName"],
-                    line1=row["shipAddress"],
-                    city=row["shipCity"],
-                    region=row["shipRegion"],
-                    postal_code=row["shipPostalCode"],
-                    country=country,
-                ),
-                lines=[
-                    intake_services.LineInput(sku_code(d["productID"]), int(d["quantity"]), "each", Decimal(d["unitPrice"]))
-                    for d in lines
-                ],
-                actor=Actor.for_partner(partner.code),
+        customer, number = customers.get(row["customerID"], {}), len(arrivals)
+        body = {
+            "external_id": f"NW-{row['orderID']}" + (f"-{rerun}" if rerun else ""),
+            "currency": "USD",
+            "service_level": rng.choice(["standard"] * 7 + ["express"] * 2 + ["same_day"]),
+            "customer": {
+                "name": customer.get("contactName") or row["shipName"],
+                "email": f"{row['customerID'].lower()}{'+' + str(rerun) if rerun else ''}@example.com",
+                "tier": rng.choice(["standard"] * 6 + ["priority", "strategic"]),
+            },
+            "shipping_address": {
+                "name": row["shipName"],
+                "line1": row["shipAddress"],
+                "line2": "",
+                "city": row["shipCity"],
+                "region": row["shipRegion"],
+                "postal_code": row["shipPostalCode"],
+                "country": COUNTRY_CODES.get(row["shipCountry"], ""),
+            },
+            "lines": [
+                {
+                    "sku": sku_code(d["productID"]),
+                    "quantity": int(d["quantity"]),
+                    "uom": "each",
+                    "unit_price": str(sku.unit_price if sku is not None else Decimal(d["unitPrice"])),
+                }
+                for d, sku in zip(lines, skus, strict=True)
+            ],
+        }
+        at = now - ARRIVALS * (1 - (number + 1) / (count + 1)) ** 2
+        draw = random.Random(rng.random())
+        luck = {name: draw.random() < share for name, share in HAPPENS.items()}
+        arrivals.append(Arrival(at, partners[number % len(partners)], body, draw, luck))
+    return arrivals
+
+
+def _as_sent(arrival: Arrival) -> tuple[dict, bool]:
+    """The body as the partner's system sends it: now and then a typo, a unit we do not sell in, a price off the
+    list, no street; and whether it sends the order twice."""
+    body, draw = json.loads(json.dumps(arrival.body)), arrival.draw
+    line, roll, bounds = draw.choice(body["lines"]), draw.random(), list(itertools.accumulate(SENT_WITH.values()))
+    problem = next((name for name, bound in zip(SENT_WITH, bounds, strict=True) if roll < bound), None)
+    if problem == "typo_sku":
+        line["sku"] += "X"
+    elif problem == "pallets":
+        line["uom"] = "pallet"
+    elif problem == "low_price":
+        line["unit_price"] = str((Decimal(line["unit_price"]) * Decimal("0.80")).quantize(Decimal("0.01")))
+    elif problem == "no_street":
+        body["shipping_address"]["line1"] = ""
+    return body, problem == "sent_twice"
+
+
+def _cleaned(body: dict) -> dict:
+    """As the API's serializer hands a body to the intake."""
+    return {
+        **body,
+        "placed_at": timezone.now(),
+        "lines": [{**line, "unit_price": Decimal(line["unit_price"])} for line in body["lines"]],
+    }
+
+
+# --- the days, replayed ---------------------------------------------------------------------------
+
+
+@dataclass(order=True)
+class Step:
+    at: datetime
+    sequence: int
+    run: Callable[[], None] = field(compare=False)
+
+
+class Replay:
+    """The steps of the last days in the order they happened, each with the clock at its moment."""
+
+    def __init__(self, *, partners: list[Partner], users: dict[str, object], rng: random.Random) -> None:
+        self.partners, self.users, self.rng = partners, users, rng
+        self.steps: list[Step] = []
+        self.counter = itertools.count()
+        self.arrival_of: dict[int, Arrival] = {}
+        self.released: set[int] = set()
+
+    def at(self, moment: datetime, run: Callable[[], None]) -> None:
+        heapq.heappush(self.steps, Step(moment, next(self.counter), run))
+
+    def run(self, until: datetime) -> None:
+        while self.steps and self.steps[0].at <= until:
+            step = heapq.heappop(self.steps)
+            with time_machine.travel(step.at, tick=False):
+                step.run()
+
+    # an order's way
+
+    def arrive(self, arrival: Arrival) -> None:
+        body, twice = _as_sent(arrival)
+        order = _intake(arrival.partner, _cleaned(body))
+        self.arrival_of[order.pk] = arrival
+        if twice:  # a second channel sends the same order a few minutes later
+            other = self.partners[(self.partners.index(arrival.partner) + 1) % len(self.partners)]
+            self.at(
+                arrival.at + timedelta(minutes=7),
+                lambda: _intake(other, _cleaned({**body, "external_id": body["external_id"] + "-B"})),
             )
-            _drive(order, target, single, split)
-        seeded[target] += 1
-    return Counter(Order.objects.values_list("status", flat=True))
+        luck, draw = arrival.luck, arrival.draw
+        if luck["credit_hold"]:
+            self.at(arrival.at + timedelta(minutes=draw.randint(10, 120)), lambda: self.credit_hold(order))
+        if luck["cancelled"]:
+            self.at(arrival.at + timedelta(hours=draw.uniform(1, 8)), lambda: self.cancel(order))
+        self.at(arrival.at + RELEASED_AFTER_ARRIVAL, lambda: self.release(order))
 
-
-QUEUE_MEMBERS = {
-    "coordinator": ["intake", "stock", "warehouse", "shipping"],
-    "service": ["customer-service"],
-    "opsadmin": ["finance", "integrations", "escalations", "triage"],
-}
-
-# (order status, exception code, summary, share of its SLA already used when the demo starts). The shares
-# spread the badges: fresh (ok), most of the clock gone (warning), past due (escalated by the first sweep).
-ORDER_EXCEPTIONS = [
-    (OrderStatus.RECEIVED, "invalid_address", "Postal code does not match the country's format", 0.05),
-    (OrderStatus.RECEIVED, "unknown_sku", "Line 2 names a SKU the catalogue does not know", 0.85),
-    (OrderStatus.RECEIVED, "pricing_mismatch", "Unit price 20% below the catalogue price", 0.3),
-    (OrderStatus.ON_HOLD, "duplicate_order", "Same customer, address and lines as an order 2 hours earlier", 1.2),
-    (OrderStatus.ON_HOLD, "credit_hold", "Payment provider flagged the card", 0.8),
-    (OrderStatus.ON_HOLD, "invalid_address", "Street address is missing", 0.4),
-    (OrderStatus.BACKORDERED, "out_of_stock", "Not enough stock at any location that ships to the destination", 0.1),
-    (OrderStatus.BACKORDERED, "out_of_stock", "Two lines short everywhere", 0.9),
-    (OrderStatus.BACKORDERED, "out_of_stock", "Short by 12 units", 0.02),
-    (OrderStatus.AWAITING_APPROVAL, "split_approval_required", "Proposed split over two warehouses", 0.2),
-    (OrderStatus.AWAITING_APPROVAL, "split_approval_required", "Proposed split over two warehouses", 1.5),
-    (OrderStatus.RELEASED, "short_pick", "Picker found 3 of 5 units", 0.78),
-    (OrderStatus.RELEASED, "label_failure", "Carrier rejected the label: postal code unknown", 0.6),
-    (OrderStatus.RELEASED, "address_change_after_release", "Customer changed the street after release", 0.1),
-    (OrderStatus.PARTIALLY_SHIPPED, "damaged_item", "One carton crushed at packing", 0.95),
-    (OrderStatus.SHIPPED, "delivery_failed", "Carrier: recipient not available, parcel returned", 0.5),
-    (OrderStatus.SHIPPED, "shipment_not_invoiced", "Shipped two days ago, no invoice in the ERP", 0.7),
-    (OrderStatus.DELIVERED, "shipment_not_invoiced", "Delivered, no invoice in the ERP", 0.3),
-    (OrderStatus.ALLOCATED, "carrier_service_invalid", "Express service not offered to this postal code", 0.88),
-]
-
-SITE_EXCEPTIONS = [
-    ("inventory_drift", "WMS counts 8 fewer units than the portal", 0.3),
-    ("stock_discrepancy", "Cycle count found 4 extra units", 0.82),
-    ("sync_failure", "ERP rejected the shipment confirmation (HTTP 500) after 5 attempts", 1.1),
-]
-
-
-def _sla_share(code: str, order: Order | None, share: float) -> timedelta:
-    """How long ago to date an exception so that `share` of its resolve time has passed (wall-clock)."""
-    exception_type = ExceptionType.objects.get(code=code)
-    priority = exception_priority(
-        severity=exception_type.severity,
-        customer_tier=order.customer_tier if order else "standard",
-        service_level=order.service_level if order else "standard",
-        order_value=order.total_amount if order else 0,
-    )
-    policy = SlaPolicy.objects.filter(exception_type=exception_type, priority=priority).first()
-    minutes = policy.resolve_minutes if policy else FALLBACK_SLA_MINUTES[priority][1]
-    return timedelta(minutes=minutes * share)
-
-
-def seed_exceptions(locations: dict[str, Location]) -> int:
-    """Open exceptions of many types across the queues, some near and some past their SLA (once)."""
-    user_model = get_user_model()
-    for username, slugs in QUEUE_MEMBERS.items():
-        user = user_model.objects.get(username=username)
-        for queue in Queue.objects.filter(slug__in=slugs):
-            queue.members.add(user)
-    if FulfillmentException.objects.filter(source_system="seed_demo").exists():
-        return FulfillmentException.objects.count()
-    now = datetime.now(UTC)
-    used: set[int] = set()
-    for status, code, summary, used_share in ORDER_EXCEPTIONS:
-        order = Order.objects.filter(status=status).exclude(pk__in=used).order_by("pk").first()
-        if order is None:
-            continue
-        used.add(order.pk)
-        line = order.lines.order_by("line_number").first() if code in ("unknown_sku", "short_pick", "damaged_item") else None
-        shipment = (
-            order.shipments.order_by("pk").first()
-            if code in ("short_pick", "label_failure", "damaged_item", "delivery_failed", "shipment_not_invoiced")
-            else None
-        )
-        exception_raise(
-            code=code,
-            summary=summary,
-            order=order,
-            line=line,
-            shipment=shipment,
-            actor=SEED,
-            source_system="seed_demo",
-            detected_at=now - _sla_share(code, order, used_share),
-        )
-    # Every proposed split and every backorder carries its exception, as the allocation engine leaves them.
-    for code, status, summary in (
-        ("split_approval_required", OrderStatus.AWAITING_APPROVAL, "Proposed split over two warehouses"),
-        ("out_of_stock", OrderStatus.BACKORDERED, "Not enough stock at any location that ships to the destination"),
-    ):
-        for order in Order.objects.filter(status=status).exclude(exceptions__type__code=code):
+    def credit_hold(self, order: Order) -> None:
+        if _status(order) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL):
             exception_raise(
-                code=code,
-                summary=summary,
-                order=order,
-                actor=SEED,
-                source_system="seed_demo",
-                detected_at=now - _sla_share(code, order, 0.15),
+                code="credit_hold", order=order, actor=ERP, source_system="erp",
+                summary="The ERP put the customer's account on credit hold: invoices 60 days overdue",
+            )  # fmt: skip
+
+    def cancel(self, order: Order) -> None:
+        if _status(order) in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.ON_HOLD, OrderStatus.AWAITING_APPROVAL):
+            lifecycle_services.order_cancel(
+                order=order, reason="The customer cancelled", actor=Actor.for_partner(order.partner.code)
             )
-    skus = list(Sku.objects.filter(code__startswith="NW-").order_by("code")[:3])
-    for (code, summary, used_share), sku, site in zip(SITE_EXCEPTIONS, skus, locations.values(), strict=False):
-        exception_raise(
-            code=code,
-            summary=summary,
-            location=site,
-            sku=sku,
-            actor=SEED,
-            source_system="seed_demo",
-            detected_at=now - _sla_share(code, None, used_share),
+
+    def release(self, order: Order) -> None:
+        """The release wave's turn for an order that arrived a moment ago (same-day orders went at once)."""
+        if _status(order) == OrderStatus.ALLOCATED:
+            _refusable(lambda: lifecycle_services.order_release(order=order, actor=WAVE))
+        self.to_the_warehouse()
+
+    def to_the_warehouse(self) -> None:
+        """The warehouse's work on what was released since it last looked."""
+        now = timezone.now()
+        for order in Order.objects.filter(status=OrderStatus.RELEASED).exclude(pk__in=self.released):
+            self.released.add(order.pk)
+            arrival = self.arrival_of.get(order.pk)
+            if arrival is None:
+                continue
+            if arrival.luck["address_change"]:
+                self.at(now + timedelta(hours=arrival.draw.uniform(0.5, 2.5)), lambda order=order: self.change_address(order))
+            shipments = Shipment.objects.filter(order=order, status=ShipmentStatus.RELEASED).order_by("pk")
+            for number, shipment in enumerate(shipments):
+                self.at(now + AFTER_RELEASE["pick"], lambda s=shipment, n=number, a=arrival: self.pick(s, n, a))
+
+    def change_address(self, order: Order) -> None:
+        if _status(order) in (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED):
+            address_services.order_change_address(
+                order=order, changes={"line2": "Deliver to the loading dock"}, actor=Actor.for_partner(order.partner.code)
+            )
+
+    def pick(self, shipment: Shipment, number: int, arrival: Arrival) -> None:
+        shipment.refresh_from_db()
+        if shipment.status != ShipmentStatus.RELEASED:
+            return
+        luck, first = arrival.luck, number == 0
+        order = shipment.order
+        if first and luck["label_failure"]:
+            shipment_services.shipment_label_failed(
+                shipment=shipment, reason="the carrier does not know the postal code", actor=WMS, source_system="wms"
+            )
+            return
+        if first and luck["carrier_service"] and order.service_level != "standard":
+            exception_raise(
+                code="carrier_service_invalid", order=order, shipment=shipment, actor=CARRIER, source_system="carrier",
+                summary=f"The carrier offers no {order.get_service_level_display().lower()} service to {order.ship_postal_code}",
+            )  # fmt: skip
+            return
+        line = shipment.lines.select_related("order_line").order_by("order_line__line_number").first()
+        if first and luck["short_pick"] and line.quantity > 1:
+            shipment_services.shipment_short_pick(
+                shipment=shipment, picked={line.order_line_id: max(1, line.quantity // 3)}, actor=WMS, source_system="wms"
+            )
+            return
+        shipment_services.shipment_pick(shipment=shipment, actor=WMS, source_system="wms")
+        self.at(timezone.now() + AFTER_RELEASE["pack"] - AFTER_RELEASE["pick"], lambda: self.pack(shipment, number, arrival))
+
+    def pack(self, shipment: Shipment, number: int, arrival: Arrival) -> None:
+        shipment_services.shipment_pack(shipment=shipment, actor=WMS)
+        if number == 0 and arrival.luck["damaged"]:
+            line = shipment.lines.select_related("order_line").order_by("order_line__line_number").first()
+            exception_raise(
+                code="damaged_item", order=shipment.order, line=line.order_line, shipment=shipment, actor=WMS,
+                source_system="wms", summary=f"One carton of {line.order_line.sku_code} crushed at packing",
+            )  # fmt: skip
+            return
+        self.at(timezone.now() + SHIP_AFTER[min(number, 1)] - AFTER_RELEASE["pack"], lambda: self.ship(shipment, number, arrival))
+
+    def ship(self, shipment: Shipment, number: int, arrival: Arrival) -> None:
+        order = shipment.order
+        shipment_services.shipment_ship(
+            shipment=shipment, carrier="UPS", tracking_number=f"1Z{order.pk:08d}{number:02d}", actor=WMS, source_system="wms"
         )
-    sla_sweep()
-    return FulfillmentException.objects.count()
+        if number == 0 and arrival.luck["sync_failure"]:
+            exception_raise(
+                code="sync_failure", order=order, shipment=shipment, actor=ERP, source_system="erp",
+                summary="The ERP refused the shipment confirmation (HTTP 500) five times",
+                detail={"system": "erp", "message": "shipment.shipped", "attempts": 5, "status_code": 500},
+            )  # fmt: skip
+        now = timezone.now()
+        if number == 0 and arrival.luck["not_invoiced"]:
+            self.at(now + INVOICE_WATCH_AFTER_SHIPPING, lambda: self.not_invoiced(shipment))
+        if number == 0 and arrival.luck["delivery_failed"]:
+            self.at(now + DELIVER_AFTER_SHIPPING, lambda: self.delivery_failed(shipment))
+        else:
+            self.at(now + DELIVER_AFTER_SHIPPING, lambda: shipment_services.shipment_deliver(shipment=shipment, actor=CARRIER))
+
+    def delivery_failed(self, shipment: Shipment) -> None:
+        exception_raise(
+            code="delivery_failed", order=shipment.order, shipment=shipment, actor=CARRIER, source_system="carrier",
+            summary="Recipient not available; the parcel is on its way back",
+        )  # fmt: skip
+
+    def not_invoiced(self, shipment: Shipment) -> None:
+        exception_raise(
+            code="shipment_not_invoiced", order=shipment.order, shipment=shipment, actor=Actor.job("invoice_watch"),
+            summary="Shipped more than a day ago; the ERP has posted no invoice",
+        )  # fmt: skip
+
+    # the sites
+
+    def count_stock(self) -> None:
+        """The WMS's cycle counts: one differs from the ledger and is applied, one is reported for a person to decide."""
+        levels = list(StockLevel.objects.filter(on_hand__gte=20, reserved=0).select_related("location", "sku").order_by("pk")[:6])
+        for level in levels[:3]:
+            counted = level.on_hand - 4
+            stock_count_correction(
+                location_id=level.location_id, sku_id=level.sku_id, counted=counted, actor=WMS, source_system="wms"
+            )
+            exception_raise(
+                code="stock_discrepancy", location=level.location, sku=level.sku, actor=WMS, source_system="wms",
+                summary=f"Cycle count of {level.sku.code} at {level.location.code}: 4 fewer than the ledger, corrected",
+                detail={"before": level.on_hand, "counted": counted},
+            )  # fmt: skip
+        for level in levels[3:]:
+            exception_raise(
+                code="inventory_drift", location=level.location, sku=level.sku, actor=WMS, source_system="wms",
+                summary=f"The WMS counts {level.on_hand - 9} of {level.sku.code} at {level.location.code}; ours {level.on_hand}",
+                detail={"portal": level.on_hand, "wms": level.on_hand - 9},
+            )  # fmt: skip
+
+    # the people
+
+    def stock_team(self) -> None:
+        """The stock team's look at the backorders: one that a site can now fill alone is moved there."""
+        backorders = FulfillmentException.objects.filter(type__code="out_of_stock", status__in=OPEN_STATUSES)
+        sites = list(Location.objects.filter(active=True).order_by("code"))
+        for exception in backorders.select_related("order", "queue"):
+            order = exception.order
+            if order.status != OrderStatus.BACKORDERED:
+                continue
+            fitting = (s for s in sites if s.ships_to_country(order.ship_country) and _fills(order, s))
+            site = next(fitting, None)
+            if site is not None:
+                user = self.users["opsadmin" if exception.queue.slug == "escalations" else "coordinator"]
+                data = {"location": site.pk, "operator_minutes": 3}
+                _refusable(partial(action_perform, code="reallocate", exception_id=exception.pk, user=user, data=data))
+
+    def hour(self) -> None:
+        """The SLA sweep and the release wave for what people let go; in office hours, people finish some of what
+        they can finish."""
+        sla_sweep()
+        # The wave releases an order within half an hour of its allocation; the demo gives it that half hour.
+        settled = Order.objects.filter(status=OrderStatus.ALLOCATED, updated_at__lte=timezone.now() - RELEASED_AFTER_ARRIVAL)
+        for order in settled.order_by("pk"):
+            _refusable(lambda order=order: lifecycle_services.order_release(order=order, actor=WAVE))
+        self.to_the_warehouse()
+        if timezone.now().hour not in OFFICE_HOURS:
+            return
+        waiting = (
+            FulfillmentException.objects.filter(
+                status__in=["open", "in_progress"], detected_at__lte=timezone.now() - WORKED_AFTER
+            )
+            .select_related("type", "order", "queue")
+            .order_by("due_at", "pk")
+        )
+        finished = 0
+        for exception in waiting:
+            work = people_work(exception)
+            if work is None or self.rng.random() < 0.5:  # not everything at the top of the queue gets done this hour
+                continue
+            code, username, data = work
+            _refusable(partial(action_perform, code=code, exception_id=exception.pk, user=self.users[username], data=data))
+            finished += 1
+            if finished == FINISHED_PER_HOUR:
+                return
 
 
-def seed_demo() -> dict:
+def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None:
+    """What the team does about an exception when they get to it (action, who, input), or None when it waits on
+    someone outside (a customer to reach, stock to arrive, the ERP to answer)."""
+    code, order, minutes = exception.type.code, exception.order, {"operator_minutes": 4}
+    waits = {
+        "pricing_mismatch": "Asked the account manager whether the partner's price stands",
+        "short_pick": "Waiting for the next delivery of the missing units",
+        "carrier_service_invalid": "Asked the customer whether standard delivery will do",
+        "delivery_failed": "Waiting for the customer to book a redelivery",
+        "damaged_item": "Waiting for the replacement stock",
+    }
+    if code in waits and exception.pk % 2 and exception.status != "waiting":
+        return "wait", _worker(exception), {"note": waits[code], **minutes}
+    if code == "duplicate_order":
+        return "cancel_order", "opsadmin", {"reason": "A second copy of the same order from another channel", **minutes}
+    if code == "invalid_address" and exception.detail.get("field") == "line1" and order is not None:
+        street = _sent_street(order)  # customer service called the customer back
+        return ("correct_address", "service", {**Address.of(order).as_dict(), "line1": street, **minutes}) if street else None
+    if code in ("unknown_sku", "uom_mismatch", "short_pick") and exception.line_id:
+        reason = "The customer takes what we have" if code == "short_pick" else "Not something we sell in that form"
+        return "cancel_line", "opsadmin", {"line": exception.line_id, "reason": reason, **minutes}
+    if code == "pricing_mismatch":
+        return (
+            "accept_price",
+            "opsadmin",
+            {"reason": "The partner's promotion price, confirmed by the account manager", **minutes},
+        )
+    if code == "credit_hold":
+        return "release_hold", "opsadmin", {"note": "Payment received; the ERP lifted the hold", **minutes}
+    if code == "split_approval_required":
+        return "approve_split", "service", minutes
+    notes = {
+        "address_change_after_release": "The warehouse relabelled the parcel",
+        "label_failure": "Label reprinted after correcting the postal code with the carrier",
+        "carrier_service_invalid": "Downgraded to standard with the customer's agreement",
+        "delivery_failed": "Redelivery booked with the carrier",
+        "damaged_item": "A replacement carton was packed",
+        "sync_failure": "Confirmation sent to the ERP by hand",
+        "stock_discrepancy": "Recount agrees with the correction",
+    }
+    if code not in notes:
+        return None
+    return "resolve", _worker(exception), {"note": notes[code], **minutes}
+
+
+def _worker(exception: FulfillmentException) -> str:
+    worker = {"customer-service": "service", "warehouse": "coordinator", "shipping": "coordinator", "stock": "coordinator"}
+    return worker.get(exception.queue.slug, "opsadmin")
+
+
+def _sent_street(order: Order) -> str:
+    """The street the Northwind order had, for a customer service agent who calls the customer back."""
+    return _northwind_streets().get(order.external_id.split("-")[1], "")
+
+
+@functools.cache
+def _northwind_streets() -> dict[str, str]:
+    return {row["orderID"]: row["shipAddress"] for row in _rows("orders.csv")}
+
+
+def _fills(order: Order, site: Location) -> bool:
+    return evaluate(order, rules=[chosen_location_rule(site, chosen_by="the stock team")]).plan.filled
+
+
+def _status(order: Order) -> str:
+    return Order.objects.values_list("status", flat=True).get(pk=order.pk)
+
+
+def _intake(partner: Partner, data: dict) -> Order:
+    body_fingerprint = fingerprint(json.loads(json.dumps(data, default=str)))
+    outcome = intake_services.order_intake(
+        partner=partner, data=data, body_fingerprint=body_fingerprint, actor=Actor.for_partner(partner.code)
+    )
+    return outcome.order
+
+
+def _refusable(step: Callable[[], object]) -> None:
+    """A step the world may refuse by now (the stock went, someone else acted): refused, it changed nothing."""
+    with contextlib.suppress(DomainError):
+        step()
+
+
+def _in_flight(partner: Partner, arrivals: list[Arrival]) -> None:
+    """Two orders a request is still working on: stored by the intake but not yet checked, and checked but not yet
+    routed. The intake takes an order through both in one transaction, so only these show those two states."""
+    actor = Actor.for_partner(partner.code)
+    for arrival, checked in zip(arrivals, (False, True), strict=True):
+        body = _cleaned(arrival.body)
+        order = intake_services.order_create(
+            partner=partner, external_id=body["external_id"], placed_at=body["placed_at"], actor=actor,
+            customer_name=body["customer"]["name"], customer_tier=body["customer"]["tier"],
+            address=Address.from_mapping(body["shipping_address"]),
+            lines=[intake_services.LineInput(ln["sku"], ln["quantity"], ln["uom"], ln["unit_price"]) for ln in body["lines"]],
+        )  # fmt: skip
+        if checked:
+            lifecycle_services.order_mark_ready(order=order, actor=actor)
+
+
+def seed_orders(partners: dict[str, tuple[Partner, str]], *, count: int = DEFAULT_ORDERS, rng_seed: int = 1998) -> bool:
+    """Replay the last days (once; later runs add nothing). True when it ran."""
+    partner_list = [partner for partner, _ in partners.values()]
+    if Order.objects.filter(partner__in=partner_list, external_id__startswith="NW-").exists():
+        return False
+    now, rng = timezone.now().replace(second=0, microsecond=0), random.Random(rng_seed)
+    arrivals = _arrivals(count, partner_list, rng, now)
+    active = set(Sku.objects.filter(code__startswith="NW-", active=True).values_list("code", flat=True))
+    in_flight = [a for a in reversed(arrivals) if {line["sku"] for line in a.body["lines"]} <= active][:2]
+    users = {user.username: user for user in get_user_model().objects.filter(username__in=[u for u, *_ in USERS])}
+    replay = Replay(partners=partner_list, users=users, rng=rng)
+    for arrival in arrivals:
+        if arrival not in in_flight:
+            replay.at(arrival.at, lambda arrival=arrival: replay.arrive(arrival))
+    start = arrivals[0].at.replace(minute=0) if arrivals else now
+    for hour in range(int((now - start) / timedelta(hours=1)) + 1):
+        replay.at(start + timedelta(hours=hour, minutes=59), replay.hour)
+    replay.at(now - timedelta(hours=5), replay.count_stock)
+    for day in range(ARRIVALS.days + 1):
+        replay.at((now - timedelta(days=day)).replace(hour=8, minute=5), replay.stock_team)
+    # One transaction for all of it (each service's own is a savepoint inside): a demo that fails half-way leaves
+    # nothing, and SQLite writes it with one commit instead of thousands.
+    with transaction.atomic():
+        replay.run(until=now)
+        with time_machine.travel(now, tick=False):
+            replay.stock_team()  # this evening's look, after the last cancellation gave stock back
+        _in_flight(partner_list[0], in_flight)
+        sla_sweep()
+    return True
+
+
+# --- all of it ----------------------------------------------------------------------------------
+
+
+def seed_demo(*, orders: int = DEFAULT_ORDERS) -> dict:
     """Create (or complete) the demo data; return what exists afterwards."""
     users = seed_users()
     locations = seed_locations()
     sku_count = seed_skus_and_stock(locations)
     seed_routing_rules(locations)
     partners = seed_partners()
-    seed_orders(partners, locations)
-    exceptions = seed_exceptions(locations)
-    statuses = Counter(Order.objects.values_list("status", flat=True))
+    seed_orders(partners, count=orders)
+    open_exceptions = FulfillmentException.objects.filter(status__in=OPEN_STATUSES)
     return {
         "users": users,
         "locations": sorted(locations),
         "skus": sku_count,
         "partners": {code: token for code, (_, token) in partners.items()},
-        "orders_by_status": dict(sorted(statuses.items())),
-        "exceptions": exceptions,
+        "orders_by_status": dict(sorted(Counter(Order.objects.values_list("status", flat=True)).items())),
+        "exceptions": open_exceptions.count(),
+        "exceptions_by_queue": dict(sorted(Counter(open_exceptions.values_list("queue__slug", flat=True)).items())),
+        "breached": open_exceptions.filter(Q(escalated=True) | Q(due_at__lte=timezone.now())).count(),
     }

@@ -10,7 +10,7 @@ from exceptions.models import FulfillmentException
 
 from . import forms
 from .addresses import Address
-from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderStatus
+from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderStatus, ShipmentStatus
 from .services import resolutions
 
 
@@ -20,6 +20,13 @@ def _order_status(exception: FulfillmentException) -> str | None:
 
 def _minutes(data: dict) -> int:
     return data.get("operator_minutes") or 0
+
+
+def _cancellable(exception: FulfillmentException) -> bool:
+    status = _order_status(exception)
+    if status == OrderStatus.RELEASED:  # units off the shelf cannot be cancelled from here
+        return not exception.order.shipments.filter(status__in=[ShipmentStatus.PICKED, ShipmentStatus.PACKED]).exists()
+    return status in CANCELLABLE
 
 
 def _short_pick_after_release(exception: FulfillmentException) -> bool:
@@ -65,7 +72,7 @@ def register_actions() -> None:
             run=lambda e, actor, d, user: resolutions.exception_cancel_order(
                 exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
             ),
-            applies=lambda e, user: e.is_open and _order_status(e) in CANCELLABLE,
+            applies=lambda e, user: e.is_open and _cancellable(e),
             generic=False,
             verb="cancel orders",
             style="danger",

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .models import OrderLine, Partner
+from inventory.models import Sku
+
+from .models import BASE_QUANTITY_LIMIT, OrderLine, Partner
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,12 @@ def line_problem(line: OrderLine, partner: Partner) -> LineProblem | None:
 
 def line_problems(lines: list[OrderLine], partner: Partner) -> list[LineProblem]:
     return [problem for problem in (line_problem(line, partner) for line in lines) if problem is not None]
+
+
+def too_many_base_units(quantity: int, uom: str, sku: Sku | None, per_unit: int | None) -> str:
+    """Why `quantity` `uom` of `sku` cannot be stored on a line (too many base units), or ""."""
+    if not per_unit or quantity * per_unit <= BASE_QUANTITY_LIMIT:
+        return ""
+    return (
+        f"{quantity:,} {uom} of {sku.code} is {quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
+    )

@@ -1,4 +1,5 @@
-"""Offer the price override on the type it resolves."""
+"""Offer the price override on the type it resolves, first: the type's own actions are offered in this order, and
+releasing the hold fixes nothing while the price is still off."""
 
 from django.db import migrations
 
@@ -11,8 +12,8 @@ def offer(apps, schema_editor):
         exception_type = ExceptionType.objects.filter(code=code).first()
         if exception_type:
             exception_type.allowed_actions = [
-                *exception_type.allowed_actions,
-                *(c for c in codes if c not in exception_type.allowed_actions),
+                *codes,
+                *(c for c in exception_type.allowed_actions if c not in codes),
             ]
             exception_type.save(update_fields=["allowed_actions"])
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.db import atomic_retrying_deadlocks
@@ -116,6 +116,7 @@ def _insert(*, partner: Partner, key: str, body_fingerprint: str) -> int | None:
     return row[0] if row else None
 
 
+@transaction.atomic
 def idempotency_prune() -> int:
     """Forget keys older than a day (Celery beat, hourly)."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()

@@ -25,12 +25,12 @@ from inventory.models import Sku
 
 from .. import events
 from ..addresses import Address
-from ..checks import line_problems
+from ..checks import line_problems, too_many_base_units
 from ..errors import OrderError
 from ..models import Order, OrderLine, OrderStatus, Partner, forget_loaded
 from .addresses import raise_address_problems_locked
 from .allocation import order_route_locked
-from .lifecycle import beyond_a_line, order_mark_ready_locked
+from .lifecycle import order_mark_ready_locked
 from .locks import order_lock
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
@@ -117,7 +117,7 @@ def order_store_locked(
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)
         per_unit = sku.base_units_per(line.uom) if sku else None
-        too_many = beyond_a_line(line.quantity, line.uom, sku, per_unit)
+        too_many = too_many_base_units(line.quantity, line.uom, sku, per_unit)
         if too_many:
             # Keyed like the serializer's line errors (from 0), as the partner sent the lines.
             raise InvalidInput(
@@ -156,7 +156,7 @@ def _line_signature(lines) -> tuple:
     return tuple(sorted((line.sku_code.upper(), line.quantity, line.uom) for line in lines))
 
 
-def suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
+def _suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
     """Another order of the last 24 hours, from any channel, with the same customer, address and lines.
 
     A cancelled one does not count: ordering again after cancelling is what customers do.
@@ -230,7 +230,7 @@ def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: 
     # look for the other before either is committed, and both pass as new.
     if order.customer_email:
         advisory_xact_lock(_customer_and_address(order))
-    twin = suspected_duplicate(order, lines)
+    twin = _suspected_duplicate(order, lines)
     if not problems and twin is None and not Address.of(order).problems():
         order_mark_ready_locked(order, actor=actor)  # stored in this transaction: nobody else can see it yet
         order_route_locked(order, actor=actor)

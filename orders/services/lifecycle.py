@@ -18,9 +18,9 @@ from exceptions.models import OPEN_STATUSES, FulfillmentException
 from inventory.models import Sku
 
 from .. import events
+from ..checks import too_many_base_units
 from ..errors import OrderError
 from ..models import (
-    BASE_QUANTITY_LIMIT,
     Order,
     OrderLine,
     OrderStatus,
@@ -294,8 +294,8 @@ def _after_a_line_cancelled_locked(order: Order, *, actor: Actor, reason: str, w
     return shipped_once_nothing_is_owed_locked(order, actor=actor, reason=what)
 
 
-def nothing_left_to_ship(order: Order) -> bool:
-    """No shipment is on its way, and every line still wanted shipped in full.
+def nothing_left_to_ship_locked(order: Order) -> bool:
+    """No shipment is on its way, and every line still wanted shipped in full (the caller holds the order's lock).
 
     A short pick the playbook could not place elsewhere leaves units owed outside any shipment:
     the order stays partially shipped until they ship or a person cancels them.
@@ -308,7 +308,7 @@ def nothing_left_to_ship(order: Order) -> bool:
 def shipped_once_nothing_is_owed_locked(order: Order, *, actor: Actor, reason: str) -> Order:
     """A partially shipped order whose last owed units were just cancelled is shipped (and delivered, if all of it
     was); the caller holds the order's lock."""
-    if order.status != OrderStatus.PARTIALLY_SHIPPED or not nothing_left_to_ship(order):
+    if order.status != OrderStatus.PARTIALLY_SHIPPED or not nothing_left_to_ship_locked(order):
         return order
     order_transition_locked(order, "ship", actor=actor, data={"reason": reason})
     if not order.shipments.exclude(status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]).exists():
@@ -317,15 +317,6 @@ def shipped_once_nothing_is_owed_locked(order: Order, *, actor: Actor, reason: s
 
 
 # --- a line's SKU ----------------------------------------------------------------------------
-
-
-def beyond_a_line(quantity: int, uom: str, sku: Sku | None, per_unit: int | None) -> str:
-    """Why `quantity` `uom` of `sku` cannot be stored on a line (too many base units), or ""."""
-    if not per_unit or quantity * per_unit <= BASE_QUANTITY_LIMIT:
-        return ""
-    return (
-        f"{quantity:,} {uom} of {sku.code} is {quantity * per_unit:,} base units; a line holds at most {BASE_QUANTITY_LIMIT:,}."
-    )
 
 
 @transaction.atomic
@@ -355,7 +346,7 @@ def order_line_substitute(*, order: Order, line: OrderLine, substitute: Sku, act
             f"{substitute.code} has no '{line.uom}' unit to convert {line.quantity} {line.uom} into.",
             fields={"substitute": ["Unit not convertible."]},
         )
-    too_many = beyond_a_line(line.quantity, line.uom, substitute, per_unit)
+    too_many = too_many_base_units(line.quantity, line.uom, substitute, per_unit)
     if too_many:
         raise InvalidInput(OrderError.INVALID_ORDER, too_many, fields={"substitute": [too_many]})
     before = {"sku": line.sku.code, "base_quantity": line.base_quantity}

@@ -20,7 +20,7 @@ from ..errors import OrderError
 from ..models import AFTER_RELEASE, Order, OrderLine, OrderStatus, RoutingDecision, Shipment, ShipmentLine, ShipmentStatus
 from ..routing import active_rules, evaluate, matching_rule, remainder_rule
 from .allocation import order_allocate_remainder_locked, record_decision_locked
-from .lifecycle import nothing_left_to_ship
+from .lifecycle import nothing_left_to_ship_locked
 from .locks import lock_stock_of, order_transition_locked, reserved_for_locked, shipment_lock, shipment_transition_locked
 from .reservations import PlannedShipment
 
@@ -106,7 +106,7 @@ def shipment_ship(
             quantity_allocated=F("quantity_allocated") - line.quantity, quantity_shipped=F("quantity_shipped") + line.quantity
         )
     order_transition_locked(
-        order, "ship" if nothing_left_to_ship(order) else "ship_part", actor=actor, data={"shipment": shipment.pk}
+        order, "ship" if nothing_left_to_ship_locked(order) else "ship_part", actor=actor, data={"shipment": shipment.pk}
     )
     return shipment
 
