@@ -1,4 +1,4 @@
-"""Business-time arithmetic for SLA deadlines.
+"""Business-time arithmetic for SLA deadlines and promised dates.
 
 An SLA promises a reaction within so many *working* minutes, so a deadline has to skip nights,
 weekends and holidays of the calendar it is measured against. Working hours are wall-clock times
@@ -10,7 +10,11 @@ Long deadlines are computed a week at a time: an ordinary week always holds the 
 working time, so only weeks with a DST change and the partial weeks at either end are walked day
 by day. Holidays are subtracted from a week without walking it.
 
+Promised ship and arrival dates count whole working days instead of minutes: a day is a working
+day when its weekday has working hours and it is not a holiday.
+
 The module depends on the standard library only, so it can be imported without Django settings.
+Holidays arrive as plain dates; whoever builds a calendar decides which years of them it needs.
 """
 
 from __future__ import annotations
@@ -117,6 +121,30 @@ class WorkingCalendar:
             raise ValueError("holidays must be a list of dates, not a single string")
         parsed_holidays = frozenset(_parse_holiday(holiday) for holiday in holidays)
         return cls(timezone=timezone, hours=parsed_hours, holidays=parsed_holidays)
+
+    def is_working_day(self, day: date) -> bool:
+        """Whether ``day`` (a local date) has working hours on its weekday and is not a holiday."""
+        return bool(self._day_offsets_us[day.weekday()]) and day not in self.holidays
+
+    def add_working_days(self, start: date, days: int) -> date:
+        """The local date on which the ``days``-th working day after ``start`` falls.
+
+        ``start`` itself never counts, whether or not it is a working day, so ``days == 0`` returns
+        ``start`` unchanged. The walk always ends: validation guarantees a working weekday, and
+        holidays are a finite set.
+        """
+        if isinstance(start, datetime) or not isinstance(start, date):
+            raise TypeError(f"start must be a datetime.date (a local calendar day), not {type(start).__name__}")
+        if isinstance(days, bool) or not isinstance(days, int):
+            raise TypeError(f"days must be a whole number, not {type(days).__name__}")
+        if days < 0:
+            raise ValueError(f"days must not be negative, got {days}")
+        day = start
+        while days:
+            day += _ONE_DAY
+            if self.is_working_day(day):
+                days -= 1
+        return day
 
     def _spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
         """Working spans of one local date as UTC instants, in order.

@@ -62,8 +62,17 @@ FALLBACK_SLA_MINUTES = {Priority.P1: (30, 240), Priority.P2: (60, 480), Priority
 FALLBACK_WARNING_PERCENT = 75
 
 
-def _working_calendar(policy: SlaPolicy | None):
-    return policy.calendar.working_calendar() if policy and policy.calendar_id else None
+def _working_calendar(policy: SlaPolicy | None, *moments: datetime):
+    """The policy's calendar, with holidays for every year a clock measured from ``moments`` reaches.
+
+    A deadline falls hours or weeks after its start, so the years of the moments and the year after
+    are enough even across New Year; the year before too, because the calendar's local date can
+    still be 31 December when the UTC instant is already in January.
+    """
+    if not (policy and policy.calendar_id):
+        return None
+    years = range(min(moment.year for moment in moments) - 1, max(moment.year for moment in moments) + 2)
+    return policy.calendar.working_calendar(years=years)
 
 
 def sla_deadlines(policy: SlaPolicy | None, priority: str, start: datetime) -> tuple[datetime, datetime, datetime]:
@@ -72,7 +81,7 @@ def sla_deadlines(policy: SlaPolicy | None, priority: str, start: datetime) -> t
         first, resolve, warning = policy.first_response_minutes, policy.resolve_minutes, policy.warning_percent
     else:
         (first, resolve), warning = FALLBACK_SLA_MINUTES[priority], FALLBACK_WARNING_PERCENT
-    calendar = _working_calendar(policy)
+    calendar = _working_calendar(policy, start)
     return (
         add_business_minutes(start, first, calendar),
         add_business_minutes(start, resolve * warning / 100, calendar),
@@ -367,7 +376,9 @@ def exception_resume(
     paused_minutes = 0.0
     policy = exception.sla_policy
     if exception.waiting_since and (policy is None or policy.pause_while_waiting):
-        calendar = _working_calendar(policy)
+        calendar = _working_calendar(
+            policy, exception.waiting_since, now, exception.first_response_due_at, exception.warn_at, exception.due_at
+        )
         paused_minutes = business_minutes_between(exception.waiting_since, now, calendar)
         for field in ("first_response_due_at", "warn_at", "due_at"):
             setattr(

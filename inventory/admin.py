@@ -7,9 +7,10 @@ from .models import Location, Sku, StockLevel, StockMovement
 
 @admin.register(Location)
 class LocationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "kind", "country", "region", "active", "daily_capacity"]
+    list_display = ["code", "name", "kind", "country", "region", "active", "daily_capacity", "handling_days", "calendar"]
     list_filter = ["kind", "country", "active"]
     search_fields = ["code", "name", "region"]
+    list_select_related = ["calendar"]
 
 
 @admin.register(Sku)

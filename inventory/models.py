@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.addresses import normalized_postal_code
+from core.models import BusinessCalendar
 
 
 class Location(models.Model):
@@ -22,6 +23,14 @@ class Location(models.Model):
     daily_capacity = models.PositiveIntegerField(null=True, blank=True, help_text="Orders per day; empty means unlimited.")
     handling_days = models.PositiveSmallIntegerField(
         default=1, help_text="Working days from release to hand-over to the carrier."
+    )
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="locations",
+        help_text="The days the site hands over to carriers. Empty: Monday to Friday, except the public holidays of its country.",
     )
     active = models.BooleanField(default=True)
 

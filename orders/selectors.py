@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from core.models import country_working_calendar
 from exceptions.models import OPEN_STATUSES, FulfillmentException
 
 from .models import Order, OrderEvent, OrderStatus, RoutingDecision, Shipment, ShipmentStatus
@@ -30,15 +31,6 @@ def orders_changed_after(orders: QuerySet[Order], moment: datetime) -> QuerySet[
     )
 
 
-def add_working_days(start: date, days: int) -> date:
-    current = start
-    while days > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days -= 1
-    return current
-
-
 @dataclass(frozen=True)
 class Promise:
     ships_by: date
@@ -46,15 +38,28 @@ class Promise:
 
 
 def shipment_promise(shipment: Shipment, order: Order, today: date | None = None) -> Promise:
-    """When a planned shipment would leave (the site's handling days) and arrive (domestic or cross-border transit)."""
+    """When a planned shipment would leave (the site's handling days) and arrive (domestic or cross-border transit).
+
+    Handling days are the site's working days: those of its business calendar, or else Monday to
+    Friday except its country's public holidays. Transit days are the destination country's working
+    days, since carriers do not deliver on its public holidays. Read the shipment with its location's
+    calendar and that calendar's holidays prefetched, as splits_awaiting_approval does, to keep a page
+    of promises at a fixed number of queries.
+    """
     today = today or timezone.localdate()
-    ships_by = add_working_days(today, shipment.location.handling_days)
-    transit = (
-        TRANSIT_DAYS_DOMESTIC
-        if shipment.location.country.upper() == (order.ship_country or "").upper()
-        else TRANSIT_DAYS_INTERNATIONAL
+    # A promise reaches days ahead (handling days plus at most a week of transit), so this year's and
+    # next year's holidays cover it, also when it crosses New Year.
+    years = range(today.year, today.year + 2)
+    location = shipment.location
+    site = (
+        location.calendar.working_calendar(years=years)
+        if location.calendar_id is not None
+        else country_working_calendar(location.country, years)
     )
-    return Promise(ships_by, add_working_days(ships_by, transit))
+    ships_by = site.add_working_days(today, location.handling_days)
+    destination = (order.ship_country or "").upper()
+    transit = TRANSIT_DAYS_DOMESTIC if location.country.upper() == destination else TRANSIT_DAYS_INTERNATIONAL
+    return Promise(ships_by, country_working_calendar(destination, years).add_working_days(ships_by, transit))
 
 
 def order_get(pk: int) -> Order:
@@ -84,8 +89,8 @@ def splits_awaiting_approval() -> QuerySet[Order]:
             Prefetch(
                 "shipments",
                 queryset=Shipment.objects.filter(status=ShipmentStatus.PLANNED)
-                .select_related("location")
-                .prefetch_related("lines__order_line")
+                .select_related("location__calendar")
+                .prefetch_related("lines__order_line", "location__calendar__holidays")
                 .order_by("pk"),
                 to_attr="planned_shipments",
             ),
