@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Q
 
 from core.actors import Actor
 from core.fsm import run_transition
@@ -46,14 +46,18 @@ def lock_stock_of(shipments: Sequence[Shipment], *, line: OrderLine | None = Non
     """
     if not shipments:
         return
-    drawn = ShipmentLine.objects.filter(
-        shipment__in=[shipment.pk for shipment in shipments],
-        shipment__location_id=OuterRef("location_id"),
-        order_line__sku_id=OuterRef("sku_id"),
-    )
+    drawn = ShipmentLine.objects.filter(shipment__in=[shipment.pk for shipment in shipments])
     if line is not None:
         drawn = drawn.filter(order_line=line)
-    levels = StockLevel.objects.filter(Exists(drawn)).order_by("location_id", "sku_id")
+    pairs = set(drawn.values_list("shipment__location_id", "order_line__sku_id"))
+    if not pairs:
+        return
+    # Each level by its (location, sku) key, so the unique index finds them whatever the planner knows of the
+    # tables (a semi-join over shipment lines went scanning inside one long transaction, where nothing is analysed).
+    wanted = Q()
+    for location_id, sku_id in sorted(pairs):
+        wanted |= Q(location_id=location_id, sku_id=sku_id)
+    levels = StockLevel.objects.filter(wanted).order_by("location_id", "sku_id")
     list(levels.select_for_update(of=("self",)).values_list("pk", flat=True))
 
 
