@@ -163,7 +163,7 @@ class StatsServer(ScratchServer):
 # --- seeding --------------------------------------------------------------------------------
 
 
-def median_ratio(numerators, denominators) -> float:
+def _median_of_ratios(numerators, denominators) -> float:
     return statistics.median(n.per_second / d.per_second for n, d in zip(numerators, denominators, strict=True))
 
 
@@ -836,8 +836,8 @@ def summarize(args, rounds: list[dict[str, PhaseResult]], costs: list[RequestCos
             [
                 "api-floor (the API layers alone, one INSERT; see bench/floor_app.py): "
                 + ", ".join(f"{p.per_second:.1f}/s" for p in api_floors)
-                + f"; median api-floor/floor {median_ratio(api_floors, floors):.2f}"
-                + f", intake/api-floor {median_ratio(intakes, api_floors):.2f}"
+                + f"; median api-floor/floor {_median_of_ratios(api_floors, floors):.2f}"
+                + f", intake/api-floor {_median_of_ratios(intakes, api_floors):.2f}"
             ]
             if api_floors
             else []
