@@ -43,9 +43,15 @@ def order_detail(request, pk: int):
     )
 
 
-def _approval_row(order: Order, user, *, message: str = "", error: str = "", failed: str = "", data=None) -> dict:
+def _approval_row(
+    order: Order, user, *, message: str = "", error: str = "", failed: str = "", data=None, queue_ids=None, permissions=None
+) -> dict:
     exception = order.split_exceptions[0] if order.split_exceptions else None
-    allowed = {a.code for a in actions.available_actions(exception, user)} if exception else set()
+    allowed = (
+        {a.code for a in actions.available_actions(exception, user, queue_ids=queue_ids, permissions=permissions)}
+        if exception
+        else set()
+    )
     shipments = [(s, selectors.shipment_promise(s, order)) for s in order.planned_shipments]
     return {
         "order": order,
@@ -65,7 +71,9 @@ def _approval_row(order: Order, user, *, message: str = "", error: str = "", fai
 @vary_on_headers("HX-Request")
 def split_approvals(request):
     page = Paginator(selectors.splits_awaiting_approval(), 25).get_page(request.GET.get("page"))
-    rows = [_approval_row(order, request.user) for order in page.object_list]
+    # Who may do what is read once for the page, not once a row.
+    queue_ids, permissions = actions.workable_queue_ids(request.user), request.user.get_all_permissions()
+    rows = [_approval_row(order, request.user, queue_ids=queue_ids, permissions=permissions) for order in page.object_list]
     return render(request, "orders/approvals.html", {"rows": rows, "page": page})
 
 

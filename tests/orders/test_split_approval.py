@@ -258,3 +258,38 @@ def test_a_new_proposal_for_the_same_order_is_what_the_queue_shows(network):
     assert exception.summary == "Proposed split: A + C"
     occurred = exception.events.filter(kind="occurred").get()
     assert occurred.data["previous_summary"] == "Proposed split: A + B"
+
+
+def test_the_page_runs_the_same_queries_for_a_few_splits_or_a_page_full(client, service_agent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.models import RoutingRule
+    from orders.services.allocation import order_route
+    from orders.services.lifecycle import order_mark_ready
+    from tests.factories import SkuFactory, make_order
+
+    near, far, bolt, nut = LocationFactory(code="NEAR"), LocationFactory(code="FAR"), SkuFactory(), SkuFactory()
+    stock(near, bolt, 100)
+    stock(far, nut, 100)
+    rule = RoutingRule.objects.create(name="Ask first", priority=1, split_requires_approval=True, max_shipments=2)
+    rule.ranked_locations.create(location=near, rank=1)
+    rule.ranked_locations.create(location=far, rank=2)
+
+    def propose(count: int) -> None:
+        for _ in range(count):
+            order_route(order=order_mark_ready(order=make_order(lines=[(bolt, 1), (nut, 1)]), actor=TEST_ACTOR), actor=TEST_ACTOR)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("split-approvals")).status_code == 200
+        return len(captured)
+
+    client.force_login(service_agent)
+    propose(2)
+    few = queries()
+    propose(10)
+    many = queries()
+
+    assert Order.objects.filter(status=OrderStatus.AWAITING_APPROVAL).count() == 12
+    assert many == few
