@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from orders.services.partners import partner_ensure
 from tests.factories import LocationFactory, SkuFactory, stock
 
+ORDERS = "/api/v1/orders/"
 ORDER_BODY = {
     "external_id": "1001",
     "placed_at": "2026-11-20T10:00:00Z",

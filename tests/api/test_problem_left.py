@@ -12,11 +12,10 @@ from exceptions.actions import action_perform
 from exceptions.models import OPEN_STATUSES, ExceptionEvent, FulfillmentException
 from exceptions.services import exception_dismiss, exception_resolve
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
-from tests.api.conftest import order_body
+from tests.api.conftest import ORDERS, order_body
 from tests.factories import TEST_ACTOR, user_with_role
 
 pytestmark = pytest.mark.django_db
-ORDERS = "/api/v1/orders/"
 
 UNKNOWN = {"sku": "NOPE-1", "quantity": 1, "uom": "each", "unit_price": "3.00"}
 LOW_PRICE = {"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "10.00"}  # catalogue 12.50: 20% off

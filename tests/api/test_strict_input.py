@@ -10,10 +10,9 @@ from orders.serializers import CONTROL_CHARACTERS_MESSAGE, OrderSerializer
 from orders.services.lifecycle import order_release
 from tests.factories import TEST_ACTOR
 
-from .conftest import ORDER_BODY, order_body
+from .conftest import ORDER_BODY, ORDERS, order_body
 
 pytestmark = pytest.mark.django_db
-ORDERS = "/api/v1/orders/"
 LINE = ORDER_BODY["lines"][0]
 
 

@@ -9,26 +9,8 @@ import pytest
 
 from orders.models import Order
 from orders.services.partners import partner_ensure
+from tests.api.conftest import ORDERS, order_body
 from tests.factories import LocationFactory, SkuFactory, stock
-
-ORDERS = "/api/v1/orders/"
-ORDER = {
-    "external_id": "chunked-1",
-    "placed_at": "2026-11-20T10:00:00Z",
-    "currency": "USD",
-    "service_level": "standard",
-    "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "tier": "standard"},
-    "shipping_address": {
-        "name": "Ada Lovelace",
-        "line1": "1 Main St",
-        "line2": "",
-        "city": "Springfield",
-        "region": "IL",
-        "postal_code": "62701",
-        "country": "US",
-    },
-    "lines": [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}],
-}
 
 
 def chunked(body: bytes, size: int = 100) -> bytes:
@@ -56,7 +38,7 @@ def partner_token(db):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_chunked_order_over_a_real_socket_is_411_and_the_same_order_with_its_length_is_created(live_server, partner_token):
-    body = json.dumps(ORDER).encode()
+    body = json.dumps(order_body(external_id="chunked-1")).encode()
     head = (
         f"POST {ORDERS} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token {partner_token}\r\n"
         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
