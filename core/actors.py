@@ -20,7 +20,7 @@ class Actor:
     user_id: int | None = None
 
     def __str__(self) -> str:
-        return self.kind if self.kind == ActorKind.SYSTEM else f"{self.kind}:{self.name}"
+        return self.kind if self == SYSTEM else f"{self.kind}:{self.name}"
 
     @classmethod
     def for_user(cls, user) -> Actor:
@@ -33,6 +33,11 @@ class Actor:
     @classmethod
     def job(cls, name: str) -> Actor:
         return cls(ActorKind.JOB, name)
+
+    @classmethod
+    def external(cls, slug: str) -> Actor:
+        """Another system (the WMS, the ERP, a storefront) acting through its webhooks."""
+        return cls(ActorKind.SYSTEM, slug)
 
 
 SYSTEM = Actor(ActorKind.SYSTEM, "system")

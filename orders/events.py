@@ -62,5 +62,10 @@ def order_sent(order: Order, *, name: str, actor: Actor, data: dict) -> OrderEve
     return _record(OrderEvent(order=order, kind=OrderEvent.Kind.OUTBOUND, name=name, actor=str(actor), data=data))
 
 
+def order_received(order: Order, *, name: str, actor: Actor, data: dict) -> OrderEvent:
+    """A message from another system that touched the order (what it said is kept by integrations)."""
+    return _record(OrderEvent(order=order, kind=OrderEvent.Kind.INBOUND, name=name, actor=str(actor), data=data))
+
+
 def order_action(order: Order, *, name: str, actor: Actor, data: dict) -> OrderEvent:
     return _record(OrderEvent(order=order, kind=OrderEvent.Kind.ACTION, name=name, actor=str(actor), data=data))

@@ -154,6 +154,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     intake_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the order body as the partner sent it."
     )
+    is_test = models.BooleanField(default=False, help_text="The channel marked it a test order.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

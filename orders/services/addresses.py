@@ -83,7 +83,7 @@ def _plan_again_if_outdated_locked(
 
 
 @transaction.atomic
-def order_change_address(*, order: Order, changes: Mapping[str, str], actor: Actor) -> AddressChange:
+def order_change_address(*, order: Order, changes: Mapping[str, str], actor: Actor, source_system: str = "api") -> AddressChange:
     """A partner changes the shipping address (only the fields that change).
 
     Before release the address is replaced and checked again: problems hold the order with
@@ -108,7 +108,7 @@ def order_change_address(*, order: Order, changes: Mapping[str, str], actor: Act
             code="address_change_after_release",
             order=order,
             actor=actor,
-            source_system="api",
+            source_system=source_system,
             summary="The customer changed the shipping address after the order went to the warehouse",
             detail={"requested": {**(asked_before or {}), **changes}},
             dedupe_key=f"order:{order.pk}|address-change",
@@ -119,7 +119,7 @@ def order_change_address(*, order: Order, changes: Mapping[str, str], actor: Act
         raise IllegalTransition(order, "change_address", "it has left the warehouse; the address can no longer change.")
     status_before = order.status
     before, after = _store_locked(order, Address.of(order).replaced(changes), name="change_address", actor=actor)
-    raise_address_problems_locked(order, actor=actor, source_system="api")
+    raise_address_problems_locked(order, actor=actor, source_system=source_system)
     close_corrected_address_exceptions_locked(
         order, actor=actor, note="The partner sent a corrected address.", action="address_changed"
     )

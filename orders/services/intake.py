@@ -69,6 +69,7 @@ def order_store_locked(
     priority: str | None = None,
     promised_ship_by: datetime | None = None,
     intake_fingerprint: str = "",
+    is_test: bool = False,
 ) -> Order:
     """Store a received order and its lines in the caller's transaction (no lock: the order is new). Lines keep
     the SKU code as sent; the SKU and the base quantity are filled in when the code and unit are known.
@@ -100,6 +101,7 @@ def order_store_locked(
         promised_ship_by=promised_ship_by,
         total_amount=sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal("0")),
         intake_fingerprint=intake_fingerprint,
+        is_test=is_test,
         **address.order_fields(),
     )
     try:
@@ -194,7 +196,9 @@ def _customer_and_address(order: Order) -> str:
 
 
 @transaction.atomic(savepoint=False)  # a failure rolls back the caller's whole request anyway
-def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: Actor) -> IntakeOutcome:
+def order_intake(
+    *, partner: Partner, data: dict, body_fingerprint: str, actor: Actor, source_system: str = "api", is_test: bool = False
+) -> IntakeOutcome:
     """Accept a structurally valid order body (as the API serializer cleaned it).
 
     A clean order leaves allocated, or backordered, or awaiting split approval; when it was simply
@@ -217,13 +221,14 @@ def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: 
                 LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]
             ],
             intake_fingerprint=body_fingerprint,
+            is_test=is_test,
         )
     except Conflict as conflict:
         if conflict.code != OrderError.DUPLICATE_ORDER:
             raise
         # The partner sent this external_id before (or at this very moment, and the other request stored it first).
         existing = Order.objects.get(partner=partner, external_id=data["external_id"])
-        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor)
+        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor, source_system=source_system)
     lines = order.loaded_lines
     problems = line_problems(lines, partner)
     # Two copies of one order arriving together (a double submit, two channels at once) would otherwise each
@@ -242,17 +247,17 @@ def order_intake(*, partner: Partner, data: dict, body_fingerprint: str, actor: 
             order=order,
             line=problem.line,
             actor=actor,
-            source_system="api",
+            source_system=source_system,
             summary=problem.summary,
             detail=problem.detail,
         )
-    raise_address_problems_locked(order, actor=actor, source_system="api")
+    raise_address_problems_locked(order, actor=actor, source_system=source_system)
     if twin is not None:
         exception_raise(
             code="duplicate_order",
             order=order,
             actor=actor,
-            source_system="api",
+            source_system=source_system,
             summary=_twin_summary(order, twin),
             detail={
                 "duplicate_of": twin.pk,
@@ -272,7 +277,7 @@ def _twin_summary(order: Order, twin: Order) -> str:
     return f"Same customer, address and lines as an order from another channel, received {received}."
 
 
-def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor) -> IntakeOutcome:
+def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor, source_system: str) -> IntakeOutcome:
     if existing.intake_fingerprint and existing.intake_fingerprint != body_fingerprint:
         # The order first, as every path that raises an exception on an order locks them (its hold takes the order).
         existing = order_lock(existing)
@@ -280,7 +285,7 @@ def _resent(existing: Order, *, body_fingerprint: str, data: dict, actor: Actor)
             code="duplicate_order",
             order=existing,
             actor=actor,
-            source_system="api",
+            source_system=source_system,
             summary=f"Order {existing.external_id} was sent again with a different body.",
             detail={"resent_body": json.loads(json.dumps(data, default=str))},
             dedupe_key=f"order:{existing.pk}|resent",
