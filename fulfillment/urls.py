@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("integrations/", include("integrations.urls")),
     path("", include("exceptions.urls")),
     path("", include("orders.urls")),
     path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),
