@@ -182,14 +182,32 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")  # one per test worker, so runs do not mix
+# At least once: a task is acknowledged after it ran, given back if its worker dies, and a worker takes one
+# at a time, so a killed worker loses nothing it had not started.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {"task": "exceptions.tasks.sla_sweep_task", "schedule": 60.0},
     "release-wave": {"task": "orders.tasks.release_wave_task", "schedule": 60.0},
     "idempotency-prune": {"task": "orders.tasks.idempotency_prune_task", "schedule": 3600.0},
+    "outbox-sweep": {"task": "integrations.tasks.outbox_sweep_task", "schedule": 60.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Integrations. Deliveries: 8 attempts, the waits doubling from about 2 minutes (about 4 hours in all, as
+# Shopify retries); a post may take OUTBOX_TIMEOUT_SECONDS; a claimed delivery is tried again after the lease.
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
+OUTBOX_BACKOFF_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "114"))
+OUTBOX_TIMEOUT_SECONDS = float(os.environ.get("OUTBOX_TIMEOUT_SECONDS", "5"))
+OUTBOX_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("OUTBOX_CONNECT_TIMEOUT_SECONDS", "2"))
+OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "60"))
+OUTBOX_SHORT_WAIT_SECONDS = float(os.environ.get("OUTBOX_SHORT_WAIT_SECONDS", "300"))
+INBOUND_SWEEP_AFTER_SECONDS = float(os.environ.get("INBOUND_SWEEP_AFTER_SECONDS", "60"))
+WEBHOOK_MAX_BYTES = 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

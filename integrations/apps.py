@@ -6,6 +6,11 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from . import panels
+        from orders import subscribers
 
+        from . import actions, panels
+        from .services import outbox
+
+        subscribers.subscribe(outbox.on_order_event)
+        actions.register_actions()
         panels.register_panels()

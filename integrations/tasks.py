@@ -1,0 +1,28 @@
+from celery import shared_task
+
+from .services import inbound, relay
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def inbound_apply_task(event_id: int) -> str | None:
+    """Apply one received webhook; a second run finds it applied and does nothing."""
+    event = inbound.inbound_apply(event_id)
+    return event.status if event else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def delivery_send_task(delivery_id: int) -> str | None:
+    """Try one outbox delivery if it is due; a run for a delivery that is not due does nothing."""
+    return relay.delivery_send(delivery_id)
+
+
+@shared_task
+def outbox_sweep_task() -> dict[str, int]:
+    """Every minute (beat): wake the deliveries and inbound events whose wake-up was lost or whose wait is over."""
+    due = relay.deliveries_due()
+    waiting = inbound.inbound_waiting()
+    for pk in due:
+        delivery_send_task.delay(pk)
+    for pk in waiting:
+        inbound_apply_task.delay(pk)
+    return {"deliveries": len(due), "inbound": len(waiting)}
