@@ -324,7 +324,14 @@ def wms_counted(ctx: Applying) -> None:
     counts = need(data, "counts")
     if not isinstance(counts, list):
         raise Unmappable("data.counts is not a list.")
-    wanted = {str(need(entry, "sku")) if isinstance(entry, dict) else "": entry for entry in counts}
+    wanted = {}
+    for number, entry in enumerate(counts, start=1):
+        if not isinstance(entry, dict):
+            raise Unmappable(f"Count {number} is not an object with sku and quantity.")
+        sku_code = str(need(entry, "sku"))
+        if sku_code in wanted:
+            raise Unmappable(f"SKU {sku_code} is counted twice.")
+        wanted[sku_code] = entry
     skus = {sku.code: sku for sku in Sku.objects.filter(code__in=wanted)}
     unknown = sorted(set(wanted) - set(skus))
     if unknown:
@@ -348,10 +355,14 @@ def wms_counted(ctx: Applying) -> None:
 def erp_invoice_posted(ctx: Applying) -> None:
     data = _data(ctx)
     shipment = _shipment(ctx, data) if data.get("shipment_id") not in (None, "") else None
-    order = ctx.about(f"invoice:{need(data, 'invoice_number')}", shipment.order_id if shipment else _generic_order(ctx, data))
+    number = str(need(data, "invoice_number"))[:100]
+    order = ctx.about(f"invoice:{number}", shipment.order_id if shipment else _generic_order(ctx, data))
+    posted = Invoice.objects.filter(system=ctx.system, number=number).exclude(order=order, shipment=shipment).first()
+    if posted is not None:
+        raise Unmappable(f"Invoice {number} was posted before for another order or shipment (order {posted.order_id}).")
     Invoice.objects.update_or_create(
         system=ctx.system,
-        number=str(data["invoice_number"])[:100],
+        number=number,
         defaults={
             "order": order,
             "shipment": shipment,

@@ -11,7 +11,7 @@ from integrations.models import InboundEvent, InboundStatus, Invoice, ReportedSt
 from integrations.services.inbound import inbound_apply
 from orders.models import Order, OrderEvent, OrderStatus, Shipment, ShipmentStatus
 from orders.services import lifecycle
-from tests.factories import SkuFactory
+from tests.factories import SkuFactory, make_order
 from tests.integrations.conftest import envelope, post_shopify, post_standard, shopify_sample
 
 pytestmark = pytest.mark.django_db
@@ -334,3 +334,25 @@ def test_retry_sync_applies_a_failed_event_again_once_its_cause_is_fixed(client,
     assert event.status == InboundStatus.RECEIVED
     assert inbound_apply(event.pk).status == InboundStatus.APPLIED
     assert ReportedStock.objects.get().quantity == 5
+
+
+def test_an_invoice_number_posted_again_for_another_shipment_is_refused(client, erp, released):
+    first = {"invoice_number": "INV-9", "shipment_id": released.pk, "amount": "10.00"}
+    assert applied(post_standard(client, erp, envelope("invoice.posted", first))).status == InboundStatus.APPLIED
+    other = Shipment.objects.create(order=make_order(partner=released.order.partner), location=released.location)
+    again = applied(post_standard(client, erp, envelope("invoice.posted", {**first, "shipment_id": other.pk})))
+    assert again.status == InboundStatus.FAILED and "posted before" in again.error
+    assert Invoice.objects.get().shipment == released
+
+
+@pytest.mark.parametrize(
+    ("counts", "error"),
+    [
+        (["SKU2006-001"], "Count 1 is not an object with sku and quantity."),
+        ([{"sku": "SKU2006-001", "quantity": 1}, {"sku": "SKU2006-001", "quantity": 2}], "SKU SKU2006-001 is counted twice."),
+    ],
+)
+def test_a_malformed_count_is_refused_whole(client, wms, sample_catalogue, counts, error):
+    event = wms_event(client, wms, "inventory.counted", {"location": "WH-EAST", "counts": counts}, T0)
+    assert (event.status, event.error) == (InboundStatus.FAILED, error)
+    assert not ReportedStock.objects.exists()
