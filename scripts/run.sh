@@ -23,6 +23,17 @@ pids+=($!)
 setsid .venv/bin/celery -A fulfillment beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/celery-beat.log" 2>&1 &
 pids+=($!)
 
+# SIMULATE=1 make run: the partner simulator (manage.py simulate_partners) plays a Shopify storefront, an ERP and
+# a WMS against this portal (sim-shop, sim-erp, sim-wms on ports 8101-8103), so orders arrive and move on their own.
+# It waits for the web server below, and stops with the rest.
+simulator_note=""
+if [ "${SIMULATE:-0}" = "1" ]; then
+  setsid $PY -u manage.py simulate_partners --portal-url "http://$HOST:$PORT" >"$VAR/simulator.log" 2>&1 &
+  pids+=($!)
+  simulator_note="
+  Partner simulator (sim-shop, sim-erp, sim-wms on ports 8101-8103) logs to $VAR/simulator.log."
+fi
+
 stop_all() {
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for _ in $(seq 30); do
@@ -44,7 +55,8 @@ cat <<BANNER
     service       customer service
     opsadmin      operations admin
     admin         superuser
-  Celery worker and beat log to $VAR/celery-worker.log and $VAR/celery-beat.log. Stop with Ctrl-C.
+  Celery worker and beat log to $VAR/celery-worker.log and $VAR/celery-beat.log.$simulator_note
+  Stop with Ctrl-C.
 
 BANNER
 
