@@ -60,6 +60,8 @@ def inbound_receive(*, slug: str, body: bytes, headers) -> Received:
             )
             transaction.on_commit(lambda: _apply_later(event.pk))
     except IntegrityError:
+        if not InboundEvent.objects.filter(system=system, sender_id=receipt.sender_id[:200]).exists():
+            raise  # not a replay: a fault of ours, and the sender should try again
         return Received(200, None)
     return Received(202, event)
 

@@ -9,6 +9,7 @@ the same on every attempt, so at-least-once delivery reaches them once.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -52,6 +53,18 @@ def envelope(delivery: Delivery) -> bytes:
     ).encode()
 
 
+_client: tuple[int, httpx.Client] | None = None
+
+
+def _http() -> httpx.Client:
+    """One client per process: building one per post (an SSL context, the CA bundle) costs more than the post.
+    Made on first use, after a prefork worker forked, and never shared across processes."""
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        _client = (os.getpid(), httpx.Client(follow_redirects=False))
+    return _client[1]
+
+
 @dataclass(frozen=True)
 class Claim:
     delivery: Delivery
@@ -84,12 +97,11 @@ def _post(delivery: Delivery) -> tuple[int | None, str, str, int]:
     }
     started = time.monotonic()
     try:
-        response = httpx.post(
+        response = _http().post(
             delivery.system.base_url,
             content=body,
             headers=headers,
             timeout=httpx.Timeout(settings.OUTBOX_TIMEOUT_SECONDS, connect=settings.OUTBOX_CONNECT_TIMEOUT_SECONDS),
-            follow_redirects=False,
         )
     except httpx.HTTPError as error:
         return None, "", f"{type(error).__name__}: {error}"[:500], int((time.monotonic() - started) * 1000)
