@@ -180,6 +180,9 @@ else:
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
+        # The worker looks again this often once it holds its prefetch of unacknowledged tasks (late acks);
+        # kombu's 1 s would let it take two tasks a second whatever they cost.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")  # one per test worker, so runs do not mix
