@@ -570,8 +570,10 @@ def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None
         "delivery_failed": "Waiting for the customer to book a redelivery",
         "damaged_item": "Waiting for the replacement stock",
     }
-    # Half of these wait on someone outside; a failed delivery always waits for the customer to book another.
-    if code in waits and (exception.pk % 2 or code == "delivery_failed") and exception.status != "waiting":
+    # Every other one of these (the first, the third, ...) waits on someone outside; a failed delivery always waits
+    # for the customer to book another. Counted by type, not by id parity: ids depend on what the database held.
+    every_other = not FulfillmentException.objects.filter(type_id=exception.type_id, pk__lt=exception.pk).count() % 2
+    if code in waits and (every_other or code == "delivery_failed") and exception.status != "waiting":
         return "wait", _worker(exception), {"note": waits[code], **minutes}
     if code == "duplicate_order":
         return "cancel_order", "opsadmin", {"reason": "A second copy of the same order from another channel", **minutes}
