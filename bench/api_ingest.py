@@ -76,7 +76,6 @@ import pstats
 import random
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -92,9 +91,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.scratch import (
+    LOOPBACK_ENVIRONMENT,
     ScratchServer,
+    backend_cpu_ms,
     close_django_connections,
     exit_on_sigterm,
+    free_port,
     migrate_quietly,
     require_postgres,
     setup_django_on,
@@ -115,16 +117,8 @@ API_FLOOR_PATH = "/bench/api-floor/"
 FLOOR_TABLE_SQL = (
     "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
 )
-# The environment both gunicorn and the in-process requests run with: plain HTTP on loopback, so without
-# the HTTPS redirect and secure-only cookies that DEBUG off turns on.
-BENCH_ENVIRONMENT = {
-    "PARTNER_THROTTLE_RATE": "1000000/min",
-    "DEBUG": "0",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-}
+# The environment both gunicorn and the in-process requests run with.
+BENCH_ENVIRONMENT = {**LOOPBACK_ENVIRONMENT, "PARTNER_THROTTLE_RATE": "1000000/min"}
 SAMPLES_SHOWN = 3
 SAVEPOINT_PREFIXES = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 # PostgreSQL 15+ (PGSTAT_IDLE_INTERVAL is 10 s), with a margin.
@@ -325,12 +319,6 @@ def run_clients(spec: PhaseSpec, clients: int) -> ClientTally:
 
 
 # --- gunicorn ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Gunicorn:
@@ -562,15 +550,6 @@ class CpuCost:
     @property
     def total_ms(self) -> float:
         return self.python_ms + self.database_ms
-
-
-def backend_cpu_ms(pid: int) -> float | None:
-    """CPU time a PostgreSQL backend on this machine has used so far (schedstat counts nanoseconds); None if it is not here."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as stat:
-            return int(stat.read().split()[0]) / 1e6
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def cpu_per_request(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,30 @@ import psycopg
 from psycopg import sql
 
 POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
+# What the servers a benchmark starts run with: plain HTTP on loopback, without the HTTPS redirect and the
+# secure-only cookies that DEBUG off turns on.
+LOOPBACK_ENVIRONMENT = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def backend_cpu_ms(pid: int) -> float | None:
+    """CPU time a PostgreSQL backend on this machine has used so far (schedstat counts nanoseconds); None if it is not here."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def exit_on_sigterm() -> None:

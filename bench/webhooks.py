@@ -61,7 +61,6 @@ import pstats
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,9 +80,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.scratch import (
+    LOOPBACK_ENVIRONMENT,
     ScratchServer,
+    backend_cpu_ms,
     close_django_connections,
     exit_on_sigterm,
+    free_port,
     migrate_quietly,
     require_postgres,
     setup_django_on,
@@ -108,15 +110,7 @@ PROFILE_APPLIES = 100
 PROFILE_DELIVERIES = 100
 PROFILE_WMS_SYSTEM = "bench-wms-profile"
 SAMPLES_SHOWN = 3
-# Plain HTTP on loopback: without the HTTPS redirect and the secure-only cookies that DEBUG off turns on.
-BENCH_ENVIRONMENT = {
-    "DEBUG": "0",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "LOG_LEVEL": "WARNING",
-}
+BENCH_ENVIRONMENT = {**LOOPBACK_ENVIRONMENT, "LOG_LEVEL": "WARNING"}
 
 
 # --- Redis: a database of our own --------------------------------------------------------------
@@ -296,12 +290,6 @@ def tree_cpu_seconds(root: int) -> float:
         total += table.get(pid, (0, 0))[1]
         frontier += [child for child, (parent, _) in table.items() if parent == pid]
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Child:
@@ -643,15 +631,6 @@ def phase_deliveries(args, receiver: Receiver, worker: Worker) -> Figure:
 
 
 # --- in process: where the time goes ---------------------------------------------------------
-
-
-def backend_cpu_ms(pid: int) -> float | None:
-    """CPU time a PostgreSQL backend on this machine has used so far (schedstat counts nanoseconds); None if it is not here."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as stat:
-            return int(stat.read().split()[0]) / 1e6
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 @dataclass
