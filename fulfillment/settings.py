@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -198,6 +199,13 @@ CELERY_BEAT_SCHEDULE = {
     "release-wave": {"task": "orders.tasks.release_wave_task", "schedule": 60.0},
     "idempotency-prune": {"task": "orders.tasks.idempotency_prune_task", "schedule": 3600.0},
     "outbox-sweep": {"task": "integrations.tasks.outbox_sweep_task", "schedule": 60.0},
+    "availability-publish": {
+        "task": "integrations.tasks.availability_publish_task",
+        "schedule": float(os.environ.get("AVAILABILITY_WINDOW_SECONDS", "10")),
+    },
+    "wms-counts-pull": {"task": "integrations.tasks.wms_counts_pull_task", "schedule": 900.0},
+    "invoice-watch": {"task": "integrations.tasks.invoice_watch_task", "schedule": 900.0},
+    "replenish": {"task": "orders.tasks.replenish_task", "schedule": crontab(hour=2, minute=30)},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -211,6 +219,16 @@ OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "60"))
 OUTBOX_SHORT_WAIT_SECONDS = float(os.environ.get("OUTBOX_SHORT_WAIT_SECONDS", "300"))
 INBOUND_SWEEP_AFTER_SECONDS = float(os.environ.get("INBOUND_SWEEP_AFTER_SECONDS", "60"))
 WEBHOOK_MAX_BYTES = 1024 * 1024
+# A shipment that left this long ago with no invoice from the ERP opens shipment_not_invoiced; the watch looks
+# back INVOICE_WATCH_DAYS beyond that, so its query stays one window of shipments however long the history.
+INVOICE_GRACE_HOURS = float(os.environ.get("INVOICE_GRACE_HOURS", "24"))
+INVOICE_WATCH_DAYS = int(os.environ.get("INVOICE_WATCH_DAYS", "7"))
+# Stock levels changed within this long before the last availability run are looked at again, for changes
+# whose transaction committed after that run began.
+AVAILABILITY_LOOKBACK_SECONDS = float(os.environ.get("AVAILABILITY_LOOKBACK_SECONDS", "60"))
+
+# Replenishment: days of demand the daily mean and its deviation are measured over.
+REPLENISHMENT_DEMAND_DAYS = int(os.environ.get("REPLENISHMENT_DEMAND_DAYS", "28"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,4 +1,4 @@
-"""retry_sync, registered into the exceptions registry at start-up."""
+"""retry_sync, and the three fixes of an inventory_drift, registered into the exceptions registry at start-up."""
 
 from __future__ import annotations
 
@@ -6,12 +6,37 @@ from django import forms
 
 from exceptions import actions
 from exceptions.forms import ActionForm
+from exceptions.models import ExceptionStatus
 
-from .services import retries
+from .services import drift, retries
 
 
 class RetrySyncForm(ActionForm):
     note = forms.CharField(label="Note (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AcceptCountForm(RetrySyncForm):
+    pass
+
+
+class KeepOursForm(ActionForm):
+    reason = forms.CharField(
+        label="Why our figure stands",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why our figure is right and the count is not."},
+    )
+
+
+class RecountForm(RetrySyncForm):
+    pass
+
+
+def _minutes(data: dict) -> int:
+    return data.get("operator_minutes") or 0
+
+
+def _drift_open(exception) -> bool:
+    return exception.is_open and exception.location_id is not None and exception.sku_id is not None
 
 
 def register_actions() -> None:
@@ -28,5 +53,48 @@ def register_actions() -> None:
             generic=False,
             verb="retry syncs",
             style="primary",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "accept_count",
+            "Accept the counted quantity",
+            "inventory.resolve_drift",
+            AcceptCountForm,
+            run=lambda e, actor, d, user: drift.exception_accept_count(
+                exception=e, actor=actor, note=d.get("note", ""), operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: _drift_open(e) and "counted" in (e.detail or {}),
+            generic=False,
+            verb="accept counts",
+            style="primary",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "keep_ours",
+            "Keep our figure",
+            "inventory.resolve_drift",
+            KeepOursForm,
+            run=lambda e, actor, d, user: drift.exception_keep_ours(
+                exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: _drift_open(e),
+            generic=False,
+            verb="keep stock figures against a count",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "request_recount",
+            "Ask the WMS to recount",
+            "inventory.resolve_drift",
+            RecountForm,
+            run=lambda e, actor, d, user: drift.exception_request_recount(
+                exception=e, actor=actor, note=d.get("note", ""), operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: _drift_open(e) and e.status != ExceptionStatus.WAITING,
+            generic=False,
+            verb="ask for recounts",
         )
     )

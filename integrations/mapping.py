@@ -24,6 +24,7 @@ from orders.services.idempotency import fingerprint
 from orders.services.locks import order_lock
 
 from .models import Adapter, ExternalSystem, InboundEvent, Invoice, ReportedStock, ShippingMapping
+from .services import drift, invoices
 
 
 class Unmappable(Exception):
@@ -253,7 +254,14 @@ def shopify_inventory_level(ctx: Applying) -> None:
         system=ctx.system,
         item_ref=item,
         location_ref=place,
-        defaults={"quantity": available, "reported_at": ctx.event.occurred_at, "event": ctx.event},
+        defaults={
+            "quantity": available,
+            "reported_at": ctx.event.occurred_at,
+            "event": ctx.event,
+            # Beside our figures where the storefront names the item and the place as we do.
+            "sku": Sku.objects.filter(code=item).first(),
+            "location": Location.objects.filter(code=place).first(),
+        },
     )
     if available is None:
         ctx.notes.append("The storefront does not track this item's stock.")
@@ -316,40 +324,15 @@ def wms_delivered(ctx: Applying) -> None:
 
 
 def wms_counted(ctx: Applying) -> None:
-    data = _data(ctx)
-    code = str(need(data, "location"))
-    location = Location.objects.filter(code=code).first()
-    if location is None:
-        raise Unmappable(f"There is no location {code}.")
-    counts = need(data, "counts")
-    if not isinstance(counts, list):
-        raise Unmappable("data.counts is not a list.")
-    wanted = {}
-    for number, entry in enumerate(counts, start=1):
-        if not isinstance(entry, dict):
-            raise Unmappable(f"Count {number} is not an object with sku and quantity.")
-        sku_code = str(need(entry, "sku"))
-        if sku_code in wanted:
-            raise Unmappable(f"SKU {sku_code} is counted twice.")
-        wanted[sku_code] = entry
-    skus = {sku.code: sku for sku in Sku.objects.filter(code__in=wanted)}
-    unknown = sorted(set(wanted) - set(skus))
-    if unknown:
-        raise Unmappable(f"There is no SKU {unknown[0]}.")
-    ctx.about(f"count:{code}")
-    for sku_code, entry in wanted.items():
-        ReportedStock.objects.update_or_create(
-            system=ctx.system,
-            item_ref=sku_code,
-            location_ref=code,
-            defaults={
-                "sku": skus[sku_code],
-                "location": location,
-                "quantity": _int(entry.get("quantity"), "quantity"),
-                "reported_at": ctx.event.occurred_at,
-                "event": ctx.event,
-            },
-        )
+    try:
+        location, counts = drift.read_counts(ctx.system, _data(ctx))
+    except drift.UnreadableCounts as unreadable:
+        raise Unmappable(str(unreadable)) from None
+    ctx.about(f"count:{location.code}")
+    result = drift.counts_reconcile_locked(
+        system=ctx.system, location=location, counts=counts, counted_at=ctx.event.occurred_at, event=ctx.event
+    )
+    ctx.notes.append(f"Counts: {result}.")
 
 
 def erp_invoice_posted(ctx: Applying) -> None:
@@ -360,7 +343,7 @@ def erp_invoice_posted(ctx: Applying) -> None:
     posted = Invoice.objects.filter(system=ctx.system, number=number).exclude(order=order, shipment=shipment).first()
     if posted is not None:
         raise Unmappable(f"Invoice {number} was posted before for another order or shipment (order {posted.order_id}).")
-    Invoice.objects.update_or_create(
+    invoice, _ = Invoice.objects.update_or_create(
         system=ctx.system,
         number=number,
         defaults={
@@ -372,6 +355,8 @@ def erp_invoice_posted(ctx: Applying) -> None:
             "event": ctx.event,
         },
     )
+    if invoices.invoice_settles_locked(invoice, actor=ctx.actor):
+        ctx.notes.append("It answers a shipment that was waiting for its invoice.")
 
 
 def erp_credit_hold_placed(ctx: Applying) -> None:

@@ -239,3 +239,30 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system}: invoice {self.number}"
+
+
+class PublishedAvailability(models.Model):
+    """The available-to-sell figure the storefronts were last told for one SKU at one location."""
+
+    location = models.ForeignKey("inventory.Location", on_delete=models.CASCADE, related_name="+")
+    sku = models.ForeignKey("inventory.Sku", on_delete=models.CASCADE, related_name="+")
+    available = models.IntegerField()
+    published_at = models.DateTimeField()
+    message = models.ForeignKey(OutboxMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "published availability"
+        constraints = [models.UniqueConstraint(fields=["location", "sku"], name="published_availability_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}@{self.location_id}: {self.available}"
+
+
+class SyncCursor(models.Model):
+    """How far a periodic job has looked (the stock levels changed since its last run, for one)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import inbound, relay
+from .services import availability, drift, inbound, invoices, relay
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -26,3 +26,26 @@ def outbox_sweep_task() -> dict[str, int]:
     for pk in waiting:
         inbound_apply_task.delay(pk)
     return {"deliveries": len(due), "inbound": len(waiting)}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def availability_publish_task() -> int:
+    """Every AVAILABILITY_WINDOW_SECONDS (beat): one availability message per SKU and location that changed."""
+    return availability.availability_publish()
+
+
+@shared_task
+def wms_counts_pull_task() -> dict[str, int]:
+    """Every 15 minutes (beat): pull each generic WMS's counts and compare them with ours."""
+    pulled = drift.wms_counts_pull_all()
+    return {
+        "systems": len(pulled),
+        "drifted": sum(len(p.result.drifted) for p in pulled),
+        "errors": sum(len(p.errors) for p in pulled),
+    }
+
+
+@shared_task
+def invoice_watch_task() -> int:
+    """Every 15 minutes (beat): shipments the ERP has not invoiced in time. Idempotent: each is flagged once."""
+    return invoices.invoice_watch()

@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import Conflict, InvalidInput
 
+from . import listeners
 from .errors import ADJUSTMENT_MUST_NOT_BE_ZERO, QUANTITY_MUST_BE_POSITIVE, InventoryError
 from .models import StockLevel, StockMovement
 
@@ -122,7 +123,7 @@ def stock_receive(
 ) -> StockMovement:
     _require_positive(quantity)
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
-    return _apply(
+    movement = _apply(
         location_id=location_id,
         sku_id=sku_id,
         quantity=quantity,
@@ -134,6 +135,8 @@ def stock_receive(
         source_system=source_system,
         shortage="",
     )
+    listeners.stock_raised(location_id=location_id, sku_id=sku_id, actor=actor)
+    return movement
 
 
 @transaction.atomic
@@ -154,7 +157,7 @@ def stock_adjust(
             InventoryError.INVALID_QUANTITY, ADJUSTMENT_MUST_NOT_BE_ZERO, fields={"delta": [ADJUSTMENT_MUST_NOT_BE_ZERO]}
         )
     stock_level_ensure(location_id=location_id, sku_id=sku_id)
-    return _apply(
+    movement = _apply(
         location_id=location_id,
         sku_id=sku_id,
         quantity=delta,
@@ -166,6 +169,9 @@ def stock_adjust(
         source_system=source_system,
         shortage="Cannot adjust {sku} at {location} by " + str(delta) + ": {on_hand} on hand, {reserved} reserved.",
     )
+    if delta > 0:
+        listeners.stock_raised(location_id=location_id, sku_id=sku_id, actor=actor)
+    return movement
 
 
 @transaction.atomic
@@ -407,7 +413,7 @@ def stock_count_correction(
     reserved_delta = new_reserved - level.reserved
     if not on_hand_delta and not reserved_delta:
         return None
-    return _apply(
+    movement = _apply(
         location_id=location_id,
         sku_id=sku_id,
         quantity=on_hand_delta,
@@ -419,3 +425,6 @@ def stock_count_correction(
         source_system=source_system,
         shortage="",
     )
+    if on_hand_delta - reserved_delta > 0:  # more is available than before
+        listeners.stock_raised(location_id=location_id, sku_id=sku_id, actor=actor)
+    return movement

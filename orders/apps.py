@@ -7,9 +7,10 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from exceptions import hooks
+        from inventory import listeners
 
         from . import actions
-        from .services import resolutions
+        from .services import backorders, resolutions
 
         hooks.connect(
             hooks.OrderListener(
@@ -19,3 +20,4 @@ class OrdersConfig(AppConfig):
             )
         )
         actions.register_actions()
+        listeners.on_stock_raised(backorders.on_stock_raised)

@@ -358,7 +358,10 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["order_id", "id"]
-        indexes = [models.Index(fields=["status"], name="shipment_status")]
+        indexes = [
+            models.Index(fields=["status"], name="shipment_status"),
+            models.Index(fields=["shipped_at"], name="shipment_shipped_at"),  # the invoice watch looks back a window
+        ]
 
     def __str__(self) -> str:
         return f"shipment {self.pk} of order {self.order_id} from {self.location_id}"

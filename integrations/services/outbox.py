@@ -22,6 +22,7 @@ class MessageType:
     FULFILLMENT = "fulfillment.created"  # to the storefront
     ITEM_FULFILLMENT = "item_fulfillment.created"  # to the ERP
     AVAILABILITY = "availability.changed"  # to the storefront
+    COUNT_REQUESTED = "count.requested"  # to the WMS: count this SKU at this location again
 
 
 def _receivers(kind: str, **where) -> list[ExternalSystem]:
@@ -50,6 +51,19 @@ def outbox_write(
     ids = [delivery.pk for delivery in deliveries]
     transaction.on_commit(lambda: _send_soon(ids))
     return message
+
+
+def outbox_write_many(*, type: str, payloads: list[dict], receivers: list[ExternalSystem]) -> list[OutboxMessage]:
+    """outbox_write for many messages of one type, in two statements whatever their number."""
+    if not receivers or not payloads:
+        return []
+    messages = OutboxMessage.objects.bulk_create([OutboxMessage(type=type, payload=payload) for payload in payloads])
+    deliveries = Delivery.objects.bulk_create(
+        [Delivery(message=message, system=system) for message in messages for system in receivers]
+    )
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _send_soon(ids))
+    return messages
 
 
 def _send_soon(ids: list[int]) -> None:
@@ -103,12 +117,20 @@ def _shipped(order: Order, shipment: Shipment) -> dict:
     }
 
 
+def storefronts() -> list[ExternalSystem]:
+    return _receivers(SystemKind.STOREFRONT)
+
+
+def availability_payload(*, sku_code: str, location_code: str, available: int) -> dict:
+    return {"sku": sku_code, "location": location_code, "available": available}
+
+
 def availability_changed(*, sku_code: str, location_code: str, available: int) -> OutboxMessage | None:
     """Tell the storefronts how many units of a SKU are available to sell at a location."""
     return outbox_write(
         type=MessageType.AVAILABILITY,
-        payload={"sku": sku_code, "location": location_code, "available": available},
-        receivers=_receivers(SystemKind.STOREFRONT),
+        payload=availability_payload(sku_code=sku_code, location_code=location_code, available=available),
+        receivers=storefronts(),
     )
 
 

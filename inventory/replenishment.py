@@ -1,0 +1,287 @@
+"""Replenishment: from daily demand to a suggested order, for every stock level at once, and what people do with
+a suggestion (approve it, mark it ordered, receive it, dismiss it).
+
+For each location and SKU, over the last N days:
+
+- mean daily demand d and its standard deviation sigma (sample, over all N days, days without demand counted as 0);
+- safety stock SS = ⌈z × sigma × √L⌉, z from the SKU's service level (95 % → 1.645), L the lead time in days;
+- reorder point ROP = ⌈d × L⌉ + SS;
+- order-up-to OUT = ROP + ⌈d × R⌉, R the review period in days.
+
+When the position (on hand - reserved + on order) is at or below ROP and there is demand, a suggestion is made
+for OUT - position, rounded up to whole cases. The run is a few statements per slice of SKUs, whatever the
+number of rows: demand comes in as a query (the orders app knows what an order line is), and the statistics,
+the figures on the stock levels and the suggestions are computed and written by the database.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from itertools import pairwise
+from statistics import NormalDist
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.actors import Actor
+from core.errors import InvalidInput
+from core.fsm import IllegalTransition, run_transition
+
+from .errors import InventoryError
+from .models import OPEN_SUGGESTION_STATUSES, ReplenishmentSuggestion, Sku, StockLevel, SuggestionEvent, SuggestionStatus
+from .services import stock_receive
+
+
+def z_for(service_level_percent) -> float:
+    """The standard normal quantile for a cycle service level: 95 → 1.645."""
+    return NormalDist().inv_cdf(float(service_level_percent) / 100)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The replenishment figures of one stock level, computed the way the database computes them (for the
+    explanation on a page, and to check the SQL against by hand)."""
+
+    demand_per_day: float
+    demand_sigma: float
+    safety_stock: int
+    reorder_point: int
+    order_up_to: int
+
+    @classmethod
+    def of(cls, daily: list[int], *, lead_time_days: int, review_period_days: int, service_level_percent) -> Figures:
+        days = len(daily)
+        mean = sum(daily) / days if days else 0.0
+        sigma = math.sqrt(sum((q - mean) ** 2 for q in daily) / (days - 1)) if days > 1 else 0.0
+        safety = math.ceil(z_for(service_level_percent) * sigma * math.sqrt(lead_time_days) - 1e-9)
+        reorder = math.ceil(mean * lead_time_days - 1e-9) + safety
+        return cls(mean, sigma, safety, reorder, reorder + math.ceil(mean * review_period_days - 1e-9))
+
+    def quantity(self, position: int, case_pack: int) -> int:
+        short = self.order_up_to - position
+        return math.ceil(short / case_pack) * case_pack if short > 0 else 0
+
+
+# --- the set-based run ---------------------------------------------------------------------------------
+
+# A hair under one, so that a figure the float arithmetic puts at 84.0000000001 is 84, not 85.
+_EPSILON = 1e-9
+
+
+def _figures_sql(demand_sql: str, z_values: str) -> str:
+    """The figures of every stock level in a slice of SKUs, as a WITH list ending in `computed`.
+
+    Parameters: the demand query's, then days, days, days (the divisor), low SKU id, high SKU id.
+    `demand_sql` yields (location_id, sku_id, day, quantity): one row per location, SKU and day with demand.
+    """
+    levels = connection.ops.quote_name(StockLevel._meta.db_table)
+    skus = connection.ops.quote_name(Sku._meta.db_table)
+    suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
+    return f"""
+    WITH daily AS ({demand_sql}),
+    demand AS (
+        SELECT location_id, sku_id, SUM(quantity) AS total, SUM(quantity * quantity) AS total_sq
+        FROM daily GROUP BY location_id, sku_id
+    ),
+    z(service_level, z) AS (VALUES {z_values}),
+    on_order AS (
+        SELECT location_id, sku_id, SUM(quantity_ordered) AS units FROM {suggestions}
+        WHERE status = '{SuggestionStatus.ORDERED}' GROUP BY location_id, sku_id
+    ),
+    stats AS (
+        SELECT level.id, level.location_id, level.sku_id, level.lead_time_days, level.review_period_days,
+               sku.case_pack, sku.service_level_percent, z.z,
+               level.on_hand - level.reserved + COALESCE(on_order.units, 0) AS position,
+               CAST(COALESCE(demand.total, 0) AS DOUBLE PRECISION) / %s AS mean,
+               CASE WHEN %s > 1 THEN CAST(
+                   COALESCE(demand.total_sq, 0) - CAST(COALESCE(demand.total, 0) AS DOUBLE PRECISION)
+                   * COALESCE(demand.total, 0) / %s AS DOUBLE PRECISION) ELSE 0 END AS squares
+        FROM {levels} level
+        JOIN {skus} sku ON sku.id = level.sku_id
+        JOIN z ON z.service_level = CAST(sku.service_level_percent AS DOUBLE PRECISION)
+        LEFT JOIN demand ON demand.location_id = level.location_id AND demand.sku_id = level.sku_id
+        LEFT JOIN on_order ON on_order.location_id = level.location_id AND on_order.sku_id = level.sku_id
+        WHERE level.sku_id BETWEEN %s AND %s
+    ),
+    spread AS (
+        SELECT stats.*, CASE WHEN squares > 0 THEN SQRT(squares / (%s - 1)) ELSE 0 END AS sigma FROM stats
+    ),
+    safety AS (
+        SELECT spread.*, CAST(CEILING(z * sigma * SQRT(lead_time_days) - {_EPSILON}) AS INTEGER) AS safety_stock
+        FROM spread
+    ),
+    reorder AS (
+        SELECT safety.*, CAST(CEILING(mean * lead_time_days - {_EPSILON}) AS INTEGER) + safety_stock AS reorder_point
+        FROM safety
+    ),
+    computed AS (
+        SELECT reorder.*, reorder_point + CAST(CEILING(mean * review_period_days - {_EPSILON}) AS INTEGER) AS order_up_to
+        FROM reorder
+    )
+    """
+
+
+def _z_values(service_levels) -> tuple[str, list]:
+    levels = sorted({Decimal(level) for level in service_levels}) or [Decimal("95")]
+    return ", ".join(["(CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION))"] * len(levels)), [
+        value for level in levels for value in (float(level), z_for(level))
+    ]
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    levels_updated: int
+    suggestions_written: int
+
+
+def replenishment_plan_slice(
+    *, demand_sql: str, demand_params: list, days: int, low_sku_id: int, high_sku_id: int, now: datetime | None = None
+) -> SliceResult:
+    """Compute the figures of the stock levels of SKUs low..high from the demand query, store them on the levels,
+    and make (or refresh) a proposed suggestion wherever the position is at or below the reorder point.
+
+    One transaction, three statements, whatever the number of rows. A suggestion a person already
+    approved or ordered is left as it is; the one open suggestion per stock level is a unique index.
+    """
+    if days < 1:
+        raise InvalidInput(InventoryError.INVALID_QUANTITY, "Demand is measured over one day or more.", fields={"days": ["≥ 1"]})
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT service_level_percent FROM {connection.ops.quote_name(Sku._meta.db_table)}")
+        z_sql, z_params = _z_values(row[0] for row in cursor.fetchall())
+        figures = _figures_sql(demand_sql, z_sql)
+        params = [*demand_params, *z_params, days, days, days, low_sku_id, high_sku_id, days]
+        levels = connection.ops.quote_name(StockLevel._meta.db_table)
+        cursor.execute(
+            figures
+            + f"""
+            UPDATE {levels} SET demand_per_day = computed.mean, demand_sigma = computed.sigma,
+                   safety_stock = computed.safety_stock, reorder_point = computed.reorder_point, planned_at = %s
+            FROM computed WHERE {levels}.id = computed.id
+            """,
+            [*params, now],
+        )
+        updated = cursor.rowcount
+        suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
+        open_statuses = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
+        quantity = "CAST(CEILING(CAST(order_up_to - position AS DOUBLE PRECISION) / case_pack) AS INTEGER) * case_pack"
+        cursor.execute(
+            figures
+            + f"""
+            INSERT INTO {suggestions} (location_id, sku_id, status, quantity, demand_per_day, demand_sigma, demand_days,
+                lead_time_days, review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to,
+                position, note, created_at, updated_at)
+            SELECT location_id, sku_id, '{SuggestionStatus.PROPOSED}', {quantity}, mean, sigma, %s, lead_time_days,
+                review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to, position, '', %s, %s
+            FROM computed WHERE mean > 0 AND position <= reorder_point AND order_up_to > position
+            ON CONFLICT (location_id, sku_id) WHERE status IN ({open_statuses}) DO UPDATE SET
+                quantity = excluded.quantity, demand_per_day = excluded.demand_per_day,
+                demand_sigma = excluded.demand_sigma, demand_days = excluded.demand_days,
+                lead_time_days = excluded.lead_time_days, review_period_days = excluded.review_period_days,
+                service_level_percent = excluded.service_level_percent, safety_stock = excluded.safety_stock,
+                reorder_point = excluded.reorder_point, order_up_to = excluded.order_up_to,
+                position = excluded.position, updated_at = excluded.updated_at
+            WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}'
+            """,
+            [*params, days, now, now],
+        )
+        written = cursor.rowcount
+    return SliceResult(updated, written)
+
+
+def sku_id_slices(count: int) -> list[tuple[int, int]]:
+    """The SKU id range cut into `count` slices of about equal width (fewer only when there are fewer ids)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id) FROM {connection.ops.quote_name(Sku._meta.db_table)}")
+        low, high = cursor.fetchone()
+    if low is None:
+        return []
+    span = high - low + 1
+    bounds = sorted({low + span * number // count for number in range(count)} | {high + 1})
+    return [(start, end - 1) for start, end in pairwise(bounds)]
+
+
+# --- what people do with a suggestion ----------------------------------------------------------------
+
+
+def _lock(suggestion: ReplenishmentSuggestion | int) -> ReplenishmentSuggestion:
+    pk = suggestion.pk if isinstance(suggestion, ReplenishmentSuggestion) else suggestion
+    return ReplenishmentSuggestion.objects.select_for_update(of=("self",)).select_related("sku", "location").get(pk=pk)
+
+
+def _move(suggestion: ReplenishmentSuggestion, name: str, *, actor: Actor, fields=(), data=None, **kwargs):
+    from_status = run_transition(suggestion, name, fields=fields, **kwargs)
+    SuggestionEvent.objects.create(
+        suggestion=suggestion, name=name, from_status=from_status, to_status=suggestion.status, actor=str(actor), data=data or {}
+    )
+    return suggestion
+
+
+def _whole_units(value, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise InvalidInput(
+            InventoryError.INVALID_QUANTITY, "The quantity must be a whole number above zero.", fields={field: ["≥ 1"]}
+        )
+    return value
+
+
+@transaction.atomic
+def suggestion_approve(*, suggestion: ReplenishmentSuggestion | int, actor: Actor) -> ReplenishmentSuggestion:
+    return _move(_lock(suggestion), "approve", actor=actor)
+
+
+@transaction.atomic
+def suggestion_mark_ordered(
+    *, suggestion: ReplenishmentSuggestion | int, quantity: int, actor: Actor, reference: str = ""
+) -> ReplenishmentSuggestion:
+    """The buyer ordered `quantity` from the supplier: it counts as on order until it is received."""
+    quantity = _whole_units(quantity, "quantity")
+    suggestion = _lock(suggestion)
+    return _move(
+        suggestion,
+        "mark_ordered",
+        actor=actor,
+        fields=["quantity_ordered"],
+        data={"quantity": quantity, "reference": reference},
+        quantity=quantity,
+    )
+
+
+@transaction.atomic
+def suggestion_receive(
+    *, suggestion: ReplenishmentSuggestion | int, quantity: int | None = None, actor: Actor, reference: str = ""
+) -> ReplenishmentSuggestion:
+    """The goods arrived: the ledger gets a receipt (which re-runs allocation for the SKU's backorders)."""
+    suggestion = _lock(suggestion)
+    if suggestion.status != SuggestionStatus.ORDERED:
+        raise IllegalTransition(suggestion, "receive", "only what was ordered can be received.")
+    quantity = _whole_units(suggestion.quantity_ordered if quantity is None else quantity, "quantity")
+    _move(
+        suggestion,
+        "receive",
+        actor=actor,
+        fields=["quantity_received"],
+        data={"quantity": quantity, "reference": reference},
+        quantity=quantity,
+    )
+    stock_receive(
+        location_id=suggestion.location_id,
+        sku_id=suggestion.sku_id,
+        quantity=quantity,
+        actor=actor,
+        reference=reference or f"replenishment:{suggestion.pk}",
+        reason="replenishment received",
+    )
+    return suggestion
+
+
+@transaction.atomic
+def suggestion_dismiss(*, suggestion: ReplenishmentSuggestion | int, reason: str, actor: Actor) -> ReplenishmentSuggestion:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(InventoryError.INVALID_QUANTITY, "Say why it is dismissed.", fields={"reason": ["Required."]})
+    suggestion = _lock(suggestion)
+    return _move(suggestion, "dismiss", actor=actor, fields=["note"], data={"reason": reason}, reason=reason[:300])
