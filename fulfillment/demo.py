@@ -57,6 +57,7 @@ from orders.services import lifecycle as lifecycle_services
 from orders.services import partners as partner_services
 from orders.services import shipments as shipment_services
 from orders.services.idempotency import fingerprint
+from orders.services.replenishment import replenish
 
 DATA = Path(__file__).resolve().parent / "demo_data" / "northwind"
 SEED = Actor.job("seed_demo")
@@ -85,15 +86,16 @@ class DemoLocation:
     ships_to: list[str]
     stock_share: float  # of each product's Northwind units in stock
     carries_all: bool  # a main site keeps every product; the others three in four
+    lead_time_days: int  # from ordering more to having it on the shelf
 
 
 LOCATIONS = [
-    DemoLocation("WH-EAST", "East Coast DC, Newark", Location.Kind.WAREHOUSE, "US", "NJ", AMERICAS, 6.0, True),
-    DemoLocation("WH-WEST", "West Coast DC, Reno", Location.Kind.WAREHOUSE, "US", "NV", ["US", "CA", "MX"], 3.0, False),
-    DemoLocation("WH-EU", "EU Hub, Venlo", Location.Kind.WAREHOUSE, "NL", "LI", EUROPE, 6.0, False),
-    DemoLocation("3PL-DE", "Partner 3PL, Leipzig", Location.Kind.THIRD_PARTY, "DE", "SN", EUROPE, 3.0, False),
-    DemoLocation("STORE-LON", "London flagship store", Location.Kind.STORE, "GB", "LND", ["GB", "IE"], 1.5, False),
-    DemoLocation("3PL-BR", "Partner 3PL, São Paulo", Location.Kind.THIRD_PARTY, "BR", "SP", ["AR", "BR", "VE"], 3.0, False),
+    DemoLocation("WH-EAST", "East Coast DC, Newark", Location.Kind.WAREHOUSE, "US", "NJ", AMERICAS, 6.0, True, 5),
+    DemoLocation("WH-WEST", "West Coast DC, Reno", Location.Kind.WAREHOUSE, "US", "NV", ["US", "CA", "MX"], 3.0, False, 7),
+    DemoLocation("WH-EU", "EU Hub, Venlo", Location.Kind.WAREHOUSE, "NL", "LI", EUROPE, 6.0, False, 5),
+    DemoLocation("3PL-DE", "Partner 3PL, Leipzig", Location.Kind.THIRD_PARTY, "DE", "SN", EUROPE, 3.0, False, 10),
+    DemoLocation("STORE-LON", "London flagship store", Location.Kind.STORE, "GB", "LND", ["GB", "IE"], 1.5, False, 3),
+    DemoLocation("3PL-BR", "Partner 3PL, São Paulo", Location.Kind.THIRD_PARTY, "BR", "SP", ["AR", "BR", "VE"], 3.0, False, 14),
 ]
 
 PARTNERS = [
@@ -222,6 +224,8 @@ def seed_skus_and_stock(locations: dict[str, Location]) -> int:
                     reference="seed_demo",
                     reason="opening stock",
                 )
+        # Suppliers nearer the big sites deliver sooner; replenishment plans with these.
+        StockLevel.objects.filter(location=location, lead_time_days=0).update(lead_time_days=spec.lead_time_days)
     return len(skus)
 
 
@@ -506,10 +510,13 @@ class Replay:
                 detail={"before": level.on_hand, "counted": counted},
             )  # fmt: skip
         for level in levels[3:]:
+            counted, share = level.on_hand - 9, 900 / level.on_hand
             exception_raise(
                 code="inventory_drift", location=level.location, sku=level.sku, actor=WMS, source_system="wms",
-                summary=f"The WMS counts {level.on_hand - 9} of {level.sku.code} at {level.location.code}; ours {level.on_hand}",
-                detail={"portal": level.on_hand, "wms": level.on_hand - 9},
+                summary=f"wms counted {counted} of {level.sku.code} at {level.location.code}; "
+                f"we have {level.on_hand} (-9, {share:.0f}%)",
+                detail={"system": "wms", "ours": level.on_hand, "counted": counted, "storefront": None,
+                        "counted_at": timezone.now().isoformat()},
             )  # fmt: skip
 
     # the people
@@ -734,6 +741,8 @@ def seed_demo(*, orders: int = DEFAULT_ORDERS) -> dict:
     seed_routing_rules(locations)
     partners = seed_partners()
     seed_orders(partners, count=orders)
+    # The demo's history is today's orders alone: plan as if the day were over, so the stock page has figures.
+    replenish(days=7, now=timezone.now() + timedelta(days=1))
     open_exceptions = FulfillmentException.objects.filter(status__in=OPEN_STATUSES)
     return {
         "users": users,

@@ -47,6 +47,14 @@ def exception_panel(request, exception) -> str | None:
     return _render(request, exception.order, messages, highlight_event=event_id, highlight_delivery=delivery_id)
 
 
+def drift_panel(request, exception) -> str | None:
+    """An inventory_drift's three figures side by side: ours now, the WMS's count, the storefront's last."""
+    if exception.type.code != "inventory_drift" or not (exception.location_id and exception.sku_id):
+        return None
+    return render_to_string("integrations/_drift.html", {"views": selectors.stock_views(exception)}, request=request)
+
+
 def register_panels() -> None:
     panels.register("order", order_panel)
+    panels.register("exception", drift_panel)
     panels.register("exception", exception_panel)

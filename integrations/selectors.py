@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Delivery, InboundEvent
+from django.utils.dateparse import parse_datetime
+
+from inventory.models import StockLevel
+
+from .models import Delivery, InboundEvent, ReportedStock, SystemKind
 
 MESSAGES_LIMIT = 50
 
@@ -63,4 +67,47 @@ def messages_for_order(
         deliveries=_with(deliveries, delivery_id, _deliveries(), key=lambda d: (d.created_at, d.pk)),
         more_events=more_events,
         more_deliveries=more_deliveries,
+    )
+
+
+@dataclass(frozen=True)
+class StockViews:
+    location: object
+    sku: object
+    ours: StockLevel | None
+    ours_then: int | None  # our figure when the WMS counted
+    counted: int | None
+    counted_at: object
+    system: str
+    storefront: ReportedStock | None
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.counted is None else self.counted - (self.ours.on_hand if self.ours else 0)
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.difference)
+
+
+def stock_views(exception) -> StockViews:
+    """Ours (live), the WMS's count (from the exception), and the storefront's last figure, in three queries."""
+    detail = exception.detail if isinstance(exception.detail, dict) else {}
+    ours = StockLevel.objects.filter(location_id=exception.location_id, sku_id=exception.sku_id).first()
+    storefront = (
+        ReportedStock.objects.select_related("system")
+        .filter(system__kind=SystemKind.STOREFRONT, location_id=exception.location_id, sku_id=exception.sku_id)
+        .order_by("-reported_at")
+        .first()
+    )
+    counted_at = detail.get("counted_at")
+    return StockViews(
+        location=exception.location,
+        sku=exception.sku,
+        ours=ours,
+        ours_then=detail.get("ours"),
+        counted=detail.get("counted"),
+        counted_at=parse_datetime(counted_at) if isinstance(counted_at, str) else None,
+        system=str(detail.get("system") or ""),
+        storefront=storefront,
     )

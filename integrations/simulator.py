@@ -3,12 +3,13 @@
 It answers the outbox's deliveries as the partners would (checking their signatures, deduping on their ids,
 failing now and then) and sends the portal signed webhooks: new orders built from Shopify's own sample, and,
 for what the portal told it, the warehouse's picks, short picks, label failures and shipments, the ERP's
-invoices, and the warehouse's stock counts. It reads the catalogue through the ORM to order things that exist;
-everything it tells the portal goes over HTTP.
+invoices, and the warehouse's stock counts and recounts. The warehouse also answers the portal's signed
+`GET /inventory` with what it believes is on its shelves. It reads the catalogue and the stock through the
+ORM to order and count things that exist; everything it tells the portal goes over HTTP.
 
-The work is done by `Simulator` methods that a test calls directly: `handle_delivery` (what a server thread
-does with a request), `build_*` (one webhook), `follow_ups` and `next_webhooks` (what is due), `send` (one
-post). `run` adds the clock, the rate and the summary lines.
+The work is done by `Simulator` methods that a test calls directly: `handle_delivery` and `handle_inventory`
+(what a server thread does with a request), `build_*` (one webhook, or the inventory), `follow_ups` and
+`next_webhooks` (what is due), `send` (one post). `run` adds the clock, the rate and the summary lines.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.db import connections
 
-from inventory.models import Sku, StockLevel
+from inventory.models import Location, Sku, StockLevel
 from orders.services.partners import partner_ensure
 
 from .models import Adapter, ExternalSystem, SystemKind
@@ -60,10 +63,12 @@ STEP_DELAYS = {
 }
 RELABEL_DELAY = (10.0, 30.0)  # a failed label is printed again before the parcel leaves
 INVOICE_DELAY = (5.0, 20.0)
+RECOUNT_DELAY = (10.0, 60.0)  # someone walks to the bin and counts it again
 SEND_ATTEMPTS = 3  # a webhook the portal did not take (no answer, 5xx, 429) is sent again, with the same id
 RESEND_AFTER = 5.0  # seconds before the second attempt, doubling
 CATALOGUE_TTL = 30.0  # seconds the simulator keeps its copy of the catalogue's SKUs
 COUNTED_SKUS = 8  # at most this many SKUs in one count
+SHELF_DRIFT = (0.01, 0.20)  # how far off a figure the WMS has wrong is, as a share of ours (at least one unit)
 
 LABEL_FAILURES = (
     "Carrier rejected the address: street not found",
@@ -134,7 +139,7 @@ class Options:
     label_failure_rate: float = 0.05
     uninvoiced_rate: float = 0.1
     count_interval: float = 30.0  # seconds between stock counts; 0: none
-    count_drift_rate: float = 0.1  # share of counted SKUs the count gets a few units wrong
+    count_drift_rate: float = 0.05  # share of counted SKUs the WMS has wrong: a few units in a count, 1-20 % on its shelves
     seed: int | None = None
 
 
@@ -144,13 +149,15 @@ class Tally:
 
     received: int = 0
     duplicates: int = 0
-    rejected: int = 0  # bad or missing signature, or a body that is not an envelope
+    rejected: int = 0  # bad or missing signature (a delivery or an inventory pull), or a body that is not an envelope
     failed: int = 0  # answered 500 on purpose
-    stalled: int = 0  # kept waiting past the portal's timeout on purpose (and received)
+    stalled: int = 0  # kept waiting past the portal's timeout on purpose (and received, or answered)
+    pulls: int = 0  # GET /inventory answered with the counts
 
     def __str__(self) -> str:
+        pulls = f" inventory pulls {self.pulls}" if self.pulls else ""
         return (
-            f"received {self.received} duplicates {self.duplicates} rejected {self.rejected} "
+            f"received {self.received} duplicates {self.duplicates} rejected {self.rejected}{pulls} "
             f"(answered 500: {self.failed}, timed out: {self.stalled})"
         )
 
@@ -163,7 +170,6 @@ class SimulatedSystem:
     secret: str  # signs what it sends
     accepted: list[str]  # check what it receives (both secrets during a rotation)
     base_url: str = ""
-    location_codes: list[str] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     tally: Tally = field(default_factory=Tally)
 
@@ -175,6 +181,7 @@ class SimulatedSystem:
 class Reply:
     status: int
     stall: float = 0.0  # seconds to wait before answering
+    payload: dict | None = None  # the answer's body; {"status": ...} when there is none
 
 
 @dataclass
@@ -234,6 +241,10 @@ class Simulator:
         self._catalogue: list[tuple[str, str, Decimal | None]] = []
         self._catalogue_read_at = float("-inf")
         self._currencies: dict[str, str] = {}  # our orders' external ids: their currency, for the invoices
+        # Where a recount agreed with the portal: (location, SKU) → the figure both sides had then.
+        self._recounted: dict[tuple[str, str], int] = {}
+        # Which figures the WMS has wrong is drawn afresh for each run unless a seed repeats it.
+        self._shelf_seed = f"{self.options.seed}:shelf" if self.options.seed is not None else secrets.token_hex(8)
         self._servers: dict[str, ThreadingHTTPServer] = {}
         self._threads: list[threading.Thread] = []
         self._http: httpx.Client | None = None
@@ -290,7 +301,6 @@ class Simulator:
                 secret=system.secret,
                 accepted=system.accepted_secrets,
                 base_url=system.base_url,
-                location_codes=list(system.locations.values_list("code", flat=True)),
             )
         return notes
 
@@ -334,20 +344,46 @@ class Simulator:
             if delivery_id in system.seen:
                 system.tally.duplicates += 1
                 return Reply(200)
-            stall = 0.0
-            if self.behaviour_rng.random() < self.options.fault_rate:
-                if self.behaviour_rng.random() >= self.options.timeout_share:
-                    # Refused before it was taken in: the portal's retry is received as new.
-                    system.tally.failed += 1
-                    return Reply(500)
-                # Taken in, but answered too late: the portal's retry is a duplicate.
-                system.tally.stalled += 1
-                stall = settings.OUTBOX_TIMEOUT_SECONDS + 1
+            fault = self._misbehave(system)
+            if fault is not None and fault.status >= 500:
+                return fault  # refused before it was taken in: the portal's retry is received as new
+            # A stalled answer was taken in all the same: the portal's retry is a duplicate.
             system.seen.add(delivery_id)
             system.tally.received += 1
             self.delivered_types[f"{slug}:{message.get('type')}"] += 1
             self._take_in(system, str(message.get("type") or ""), message["data"])
-        return Reply(200, stall)
+        return Reply(200, fault.stall if fault else 0.0)
+
+    def _misbehave(self, system: SimulatedSystem) -> Reply | None:
+        """At the fault rate: a 500, or a 200 held past the portal's timeout; otherwise None. Under the lock."""
+        if self.behaviour_rng.random() >= self.options.fault_rate:
+            return None
+        if self.behaviour_rng.random() >= self.options.timeout_share:
+            system.tally.failed += 1
+            return Reply(500)
+        system.tally.stalled += 1
+        return Reply(200, settings.OUTBOX_TIMEOUT_SECONDS + 1)
+
+    def handle_inventory(self, slug: str, headers, body: bytes = b"") -> Reply:
+        """What the WMS answers to the portal's GET /inventory, signed as deliveries are: its counts."""
+        system = self.systems[slug]
+        if system.kind != SystemKind.WMS:
+            return Reply(404)
+        headers = {name.lower(): value for name, value in headers.items()}
+        try:
+            standard_verify(system.accepted, body, headers)
+        except SignatureRejected:
+            with self._lock:
+                system.tally.rejected += 1
+            return Reply(401)
+        with self._lock:
+            fault = self._misbehave(system)
+        if fault is not None and fault.status >= 500:
+            return fault
+        inventory = self.build_inventory()
+        with self._lock:
+            system.tally.pulls += 1
+        return Reply(200, fault.stall if fault else 0.0, inventory)
 
     def _take_in(self, system: SimulatedSystem, type: str, data: dict) -> None:
         if system.kind == SystemKind.WMS and type == "pick_ticket.created":
@@ -357,6 +393,8 @@ class Simulator:
             self.cancelled.add(shipment_id)
             if shipment_id in self.tickets:
                 self.tickets[shipment_id].cancelled = True
+        elif system.kind == SystemKind.WMS and type == "count.requested":
+            self._schedule(self.behaviour_rng.uniform(*RECOUNT_DELAY), lambda: self.build_recount(data))
         elif system.kind == SystemKind.ERP and type == "item_fulfillment.created":
             if self.behaviour_rng.random() < self.options.uninvoiced_rate:
                 self.uninvoiced += 1
@@ -563,12 +601,18 @@ class Simulator:
         }
         return self._envelope(ERP, "invoice.posted", data)
 
+    def _run_locations(self):
+        """The active locations the WMS runs, as the portal has it: those it names, or every one if it names none."""
+        locations = Location.objects.filter(active=True)
+        named = Location.objects.filter(external_systems__slug=WMS)
+        return locations.filter(pk__in=named) if named.exists() else locations
+
+    def _counted_levels(self):
+        return StockLevel.objects.filter(location__in=self._run_locations(), sku__active=True)
+
     def build_count(self) -> Webhook | None:
         """inventory.counted for one location the WMS runs, from the portal's on-hand figures, a few of them off."""
-        wms = self.systems.get(WMS)
-        levels = StockLevel.objects.filter(location__active=True, sku__active=True)
-        if wms is not None and wms.location_codes:
-            levels = levels.filter(location__code__in=wms.location_codes)
+        levels = self._counted_levels()
         locations = sorted(set(levels.values_list("location__code", flat=True)))
         if not locations:
             return None
@@ -580,6 +624,42 @@ class Simulator:
                 on_hand = max(0, on_hand + self.behaviour_rng.choice((-3, -2, -1, 1, 2, 3)))
             counts.append({"sku": code, "quantity": on_hand})
         return self._envelope(WMS, "inventory.counted", {"location": location, "counts": counts})
+
+    def on_shelf(self, location: str, sku: str, on_hand: int) -> int:
+        """What the WMS believes is on the shelf where the portal has `on_hand`: the same, but for the share of
+        figures it has wrong. It answers the same figure of ours the same way, so a drift is reported again until
+        either side moves; a recount that agreed with ours holds until ours changes."""
+        with self._lock:
+            if self._recounted.get((location, sku)) == on_hand:
+                return on_hand
+        rng = random.Random(f"{self._shelf_seed}:{location}:{sku}:{on_hand}")
+        if rng.random() >= self.options.count_drift_rate:
+            return on_hand
+        off = max(1, round(on_hand * rng.uniform(*SHELF_DRIFT)))
+        return max(0, on_hand + rng.choice((-1, 1)) * off)
+
+    def build_inventory(self) -> dict:
+        """GET /inventory's answer: every SKU at every location the WMS runs, as it believes they stand."""
+        rows = self._counted_levels().order_by("location__code", "sku__code")
+        locations: dict[str, list[dict]] = {}
+        for location, code, on_hand in rows.values_list("location__code", "sku__code", "on_hand"):
+            locations.setdefault(location, []).append({"sku": code, "quantity": self.on_shelf(location, code, on_hand)})
+        return {
+            "counted_at": _now_iso(),
+            "locations": [{"location": location, "counts": counts} for location, counts in locations.items()],
+        }
+
+    def build_recount(self, request: dict) -> Webhook | None:
+        """inventory.counted for the one SKU a count.requested names: counted with care, it finds the portal's
+        on-hand. Nothing for a location the WMS does not run or a SKU it has never heard of."""
+        location, sku = str(request.get("location") or ""), str(request.get("sku") or "")
+        if not self._run_locations().filter(code=location).exists() or not Sku.objects.filter(code=sku).exists():
+            return None
+        level = StockLevel.objects.filter(location__code=location, sku__code=sku).values_list("on_hand", flat=True)
+        on_hand = level.first() or 0
+        with self._lock:
+            self._recounted[(location, sku)] = on_hand
+        return self._envelope(WMS, "inventory.counted", {"location": location, "counts": [{"sku": sku, "quantity": on_hand}]})
 
     # --- sending --------------------------------------------------------------------------------------
 
@@ -688,19 +768,30 @@ def _handler_for(simulator: Simulator, slug: str) -> type[BaseHTTPRequestHandler
         server_version = f"{slug}-simulator"
 
         def do_POST(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            body = self.rfile.read(length) if length > 0 else b""
-            reply = simulator.handle_delivery(slug, dict(self.headers.items()), body)
+            reply = simulator.handle_delivery(slug, dict(self.headers.items()), self._body())
             if reply.stall:
                 simulator.stopping.wait(reply.stall)
             self._answer(reply.status, {"status": reply.status})
 
         def do_GET(self) -> None:
             system = simulator.systems.get(slug)
+            if system is not None and urlsplit(self.path).path.rstrip("/") == "/inventory":
+                try:
+                    reply = simulator.handle_inventory(slug, dict(self.headers.items()), self._body())
+                finally:
+                    connections.close_all()  # this thread's own: the server starts a thread per request
+                if reply.stall:
+                    simulator.stopping.wait(reply.stall)
+                self._answer(reply.status, reply.payload if reply.payload is not None else {"status": reply.status})
+                return
             self._answer(200, {"system": slug, **(system.tally.__dict__ if system else {})})
+
+        def _body(self) -> bytes:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            return self.rfile.read(length) if length > 0 else b""
 
         def _answer(self, status: int, payload: dict) -> None:
             content = json.dumps(payload).encode()

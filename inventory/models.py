@@ -213,6 +213,10 @@ def _figure(value) -> str:
     return f"{rounded:.0f}" if rounded == rounded.to_integral_value() else f"{rounded:.1f}"
 
 
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 class SuggestionStatus(models.TextChoices):
     PROPOSED = "proposed", "Proposed"
     APPROVED = "approved", "Approved"
@@ -273,7 +277,7 @@ class ReplenishmentSuggestion(ConcurrentTransitionMixin, models.Model):
     def reason(self) -> str:
         """The figures in words: "12 a day over 28 days, lead time 5 days, 95 %: reorder at 84, have 60"."""
         return (
-            f"{_figure(self.demand_per_day)} a day over {self.demand_days} days, lead time {self.lead_time_days} days, "
+            f"{_figure(self.demand_per_day)} a day over {_days(self.demand_days)}, lead time {_days(self.lead_time_days)}, "
             f"{_figure(self.service_level_percent)} %: reorder at {self.reorder_point}, have {self.position}"
         )
 

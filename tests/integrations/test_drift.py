@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from exceptions.actions import action_perform
 from exceptions.models import ExceptionStatus, FulfillmentException
@@ -239,3 +240,24 @@ def test_a_person_without_the_permission_cannot_accept_a_count(client, wms, site
     with pytest.raises(Forbidden):
         act("accept_count", drifts().get(), service_agent)
     assert on_hand(site) == 50
+
+
+def test_the_exception_page_shows_the_three_figures_side_by_side(client, wms, site, coordinator):
+    partner_ensure(code="web", name="Web")
+    shop = system_ensure(slug="web", kind="storefront", adapter="generic_storefront", partner="web").system
+    ReportedStock.objects.create(
+        system=shop, item_ref="MUG-1", location_ref="WH-EAST", sku=site["mug"], location=site["east"], quantity=47, reported_at=T0
+    )
+    counted(client, wms, 30)
+    client.force_login(coordinator)
+
+    page = client.get(reverse("exception-detail", args=[drifts().get().pk])).content.decode()
+
+    views = page[page.index('id="stock-views"') :]
+    views = views[: views.index("</section>")]
+    assert "MUG-1 at WH-EAST" in views
+    assert "<strong>50</strong> on hand" in views
+    assert "<strong>30</strong> counted" in views and "-20 against ours" in views
+    assert "<strong>47</strong> available" in views
+    for label in ("Accept the counted quantity", "Keep our figure"):
+        assert label in page

@@ -48,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--count-interval", type=float, default=DEFAULTS.count_interval, help="Seconds between stock counts; 0: none."
         )
+        parser.add_argument(
+            "--count-drift-rate",
+            type=share,
+            default=DEFAULTS.count_drift_rate,
+            help="Share of SKUs the WMS has wrong: a few units off in its counts, 1-20 %% off in its GET /inventory.",
+        )
         parser.add_argument("--duration", type=float, default=0, help="Seconds to run; 0: until Ctrl-C.")
         parser.add_argument("--seed", type=int, default=None, help="Make the choices repeatable.")
 
@@ -68,6 +74,7 @@ class Command(BaseCommand):
                 label_failure_rate=options["label_failure_rate"],
                 uninvoiced_rate=options["uninvoiced_rate"],
                 count_interval=options["count_interval"],
+                count_drift_rate=options["count_drift_rate"],
                 seed=options["seed"],
             )
         )
