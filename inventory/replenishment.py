@@ -164,7 +164,7 @@ def replenishment_plan_slice(
             """,
             [*params, now],
         )
-        updated = cursor.rowcount
+        updated = _affected(cursor)
         suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
         open_statuses = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
         quantity = "CAST(CEILING(CAST(order_up_to - position AS DOUBLE PRECISION) / case_pack) AS INTEGER) * case_pack"
@@ -188,8 +188,16 @@ def replenishment_plan_slice(
             """,
             [*params, days, now, now],
         )
-        written = cursor.rowcount
+        written = _affected(cursor)
     return SliceResult(updated, written)
+
+
+def _affected(cursor) -> int:
+    """Rows the last statement changed; SQLite's driver reports -1 for a statement that begins WITH."""
+    if cursor.rowcount >= 0:
+        return cursor.rowcount
+    cursor.execute("SELECT changes()")
+    return cursor.fetchone()[0]
 
 
 def sku_id_slices(count: int) -> list[tuple[int, int]]:
