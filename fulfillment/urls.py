@@ -26,6 +26,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("integrations/", include("integrations.urls")),
+    path("", include("inventory.urls")),
     path("", include("exceptions.urls")),
     path("", include("orders.urls")),
     path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),

@@ -6,7 +6,17 @@ from core.actors import Actor
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import DomainError
 
-from .models import Delivery, DeliveryAttempt, DeliveryStatus, ExternalSystem, InboundEvent, OutboxMessage, ShippingMapping
+from .models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    ExternalSystem,
+    InboundEvent,
+    OutboxMessage,
+    PublishedAvailability,
+    ShippingMapping,
+    SyncCursor,
+)
 from .services.relay import delivery_requeue
 
 
@@ -144,3 +154,18 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     fields = ["event_id", "type", "order", "created_at", "payload"]
     readonly_fields = fields
     inlines = [DeliveryInline]
+
+
+@admin.register(PublishedAvailability)
+class PublishedAvailabilityAdmin(ReadOnlyAdmin):
+    """What the storefronts were last told is available, per SKU and location."""
+
+    list_display = ["sku", "location", "available", "published_at", "message"]
+    list_filter = ["location"]
+    search_fields = ["sku__code"]
+    list_select_related = ["sku", "location", "message"]
+
+
+@admin.register(SyncCursor)
+class SyncCursorAdmin(ReadOnlyAdmin):
+    list_display = ["name", "at"]

@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import UserFactory, order_in_state
 
@@ -44,6 +47,16 @@ def test_every_changelist_lists_searches_and_opens_a_row(client, model):
     from orders.models import IdempotencyKey, Partner
 
     IdempotencyKey.objects.create(partner=Partner.objects.first(), key="k", fingerprint="f", status_code=201, response=b"{}")
+    from integrations.services.availability import availability_publish
+    from integrations.services.systems import system_ensure
+    from inventory.models import StockLevel
+    from orders.services.replenishment import replenish
+
+    system_ensure(slug="web", kind="storefront", adapter="generic_storefront", partner=Partner.objects.first().code,
+                  base_url="http://127.0.0.1:9/")  # fmt: skip
+    availability_publish()
+    StockLevel.objects.update(lead_time_days=5)
+    replenish(days=1, now=timezone.now() + timedelta(days=1))  # today's orders as a finished day of demand
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     opts = model._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
