@@ -1,5 +1,6 @@
 """Systems around the portal, and signed webhooks from them, as the real senders would send them."""
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from django.test import Client
 
 from integrations.services.systems import system_ensure
 from integrations.signatures import shopify_signature, standard_headers
+from integrations.simulator import Options, Simulator
 from orders.services.partners import partner_ensure
 from tests.factories import LocationFactory, SkuFactory, stock
 
@@ -79,3 +81,35 @@ def wms(db):
 @pytest.fixture
 def erp(db):
     return system_ensure(slug="erp", kind="erp", adapter="generic_erp").system
+
+
+# The simulator with nothing random unless a test asks for it.
+QUIET = Options(
+    storefront_port=0,
+    erp_port=0,
+    wms_port=0,
+    fault_rate=0,
+    bad_address_rate=0,
+    short_pick_rate=0,
+    label_failure_rate=0,
+    uninvoiced_rate=0,
+    count_interval=0,
+    count_drift_rate=0,
+    seed=20240601,
+)
+
+
+@pytest.fixture
+def simulate(live_server):
+    """Start a simulator against the live server (free ports, nothing random unless asked); stopped afterwards."""
+    started = []
+
+    def start(**changes) -> Simulator:
+        simulator = Simulator(dataclasses.replace(QUIET, portal_url=live_server.url, **changes))
+        assert simulator.start() == []
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()

@@ -1,7 +1,6 @@
 """The WMS's counts against our stock: the portal pulls the simulated WMS's GET /inventory, asks it for a recount,
 and takes its inventory.counted answer, all over real HTTP, through the reconcile the drift service runs."""
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,25 +16,9 @@ from integrations.signatures import standard_headers
 from integrations.simulator import SHELF_DRIFT, STOREFRONT, WMS, Simulator
 from inventory.models import Location, StockLevel, StockMovement
 from tests.factories import LocationFactory, SkuFactory, stock
-from tests.integrations.test_simulator import QUIET, deliver_pending, play_out, send_and_apply
+from tests.integrations.test_simulator import deliver_pending, play_out, send_and_apply
 
 live = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-@pytest.fixture
-def simulate(live_server):
-    """A simulator against the live server on free ports, nothing random unless asked; stopped afterwards."""
-    started = []
-
-    def start(**changes) -> Simulator:
-        simulator = Simulator(dataclasses.replace(QUIET, portal_url=live_server.url, **changes))
-        assert simulator.start() == []
-        started.append(simulator)
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
 
 
 @pytest.fixture

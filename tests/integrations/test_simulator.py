@@ -18,43 +18,14 @@ from integrations.services import relay
 from integrations.services.inbound import inbound_apply
 from integrations.services.outbox import availability_changed
 from integrations.signatures import standard_headers
-from integrations.simulator import BAD_ADDRESSES, ERP, GOOD_ADDRESSES, STOREFRONT, WMS, Options, Simulator
+from integrations.simulator import BAD_ADDRESSES, ERP, GOOD_ADDRESSES, STOREFRONT, WMS, Simulator
 from inventory.models import Sku
 from orders.models import Order, OrderStatus, Shipment, ShipmentStatus
 from orders.services import lifecycle
 from tests.factories import TEST_ACTOR, order_in_state
+from tests.integrations.conftest import QUIET
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-QUIET = Options(
-    storefront_port=0,
-    erp_port=0,
-    wms_port=0,
-    fault_rate=0,
-    bad_address_rate=0,
-    short_pick_rate=0,
-    label_failure_rate=0,
-    uninvoiced_rate=0,
-    count_interval=0,
-    count_drift_rate=0,
-    seed=20240601,
-)
-
-
-@pytest.fixture
-def simulate(live_server):
-    """Start a simulator against the live server (free ports, nothing random unless asked); stopped afterwards."""
-    started = []
-
-    def start(**changes) -> Simulator:
-        simulator = Simulator(dataclasses.replace(QUIET, portal_url=live_server.url, **changes))
-        assert simulator.start() == []
-        started.append(simulator)
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
 
 
 def deliver_pending(slug: str) -> list[Delivery]:
