@@ -17,6 +17,7 @@ the figures on the stock levels and the suggestions are computed and written by 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,20 +72,18 @@ class Figures:
 _EPSILON = 1e-9
 
 
-def _figures_sql(demand_sql: str, z_values: str) -> str:
+def _figures_sql(demand_table: str, z_values: str) -> str:
     """The figures of every stock level in a slice of SKUs, as a WITH list ending in `computed`.
 
-    Parameters: the demand query's, then days, days, days (the divisor), low SKU id, high SKU id.
-    `demand_sql` yields (location_id, sku_id, day, quantity): one row per location, SKU and day with demand.
+    Parameters: low SKU id, high SKU id (of the demand), z's, then days, days, days (the divisor), low SKU id,
+    high SKU id (of the levels), days. `demand_table` is the one `staged_demand` made.
     """
     levels = connection.ops.quote_name(StockLevel._meta.db_table)
     skus = connection.ops.quote_name(Sku._meta.db_table)
     suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
     return f"""
-    WITH daily AS ({demand_sql}),
-    demand AS (
-        SELECT location_id, sku_id, SUM(quantity) AS total, SUM(quantity * quantity) AS total_sq
-        FROM daily GROUP BY location_id, sku_id
+    WITH demand AS (
+        SELECT location_id, sku_id, total, total_sq FROM {demand_table} WHERE sku_id BETWEEN %s AND %s
     ),
     z(service_level, z) AS (VALUES {z_values}),
     on_order AS (
@@ -137,59 +136,95 @@ class SliceResult:
     suggestions_written: int
 
 
+DEMAND_TABLE = "replenishment_demand"
+
+
+@contextmanager
+def staged_demand(daily_sql: str, daily_params: list):
+    """Sum the demand once for a whole run into a temporary table that every slice reads: per location and SKU,
+    the units and the sum of their daily squares. `daily_sql` yields (location_id, sku_id, day, quantity).
+
+    The table belongs to this database session and is dropped at the end, so two runs never see each other's;
+    the slices' transactions must therefore use one session (not a transaction-pooling proxy).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DEMAND_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {DEMAND_TABLE} AS "
+            f"SELECT location_id, sku_id, SUM(quantity) AS total, SUM(quantity * quantity) AS total_sq "
+            f"FROM ({daily_sql}) daily GROUP BY location_id, sku_id",
+            daily_params,
+        )
+        cursor.execute(f"CREATE INDEX {DEMAND_TABLE}_key ON {DEMAND_TABLE} (sku_id, location_id)")
+        cursor.execute(f"ANALYZE {DEMAND_TABLE}")  # autovacuum never analyses a temporary table
+    try:
+        yield DEMAND_TABLE
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {DEMAND_TABLE}")
+
+
+def _update_levels_sql(levels: str) -> str:
+    return f"""
+        UPDATE {levels} SET demand_per_day = computed.mean, demand_sigma = computed.sigma,
+               safety_stock = computed.safety_stock, reorder_point = computed.reorder_point, planned_at = %s
+        FROM computed WHERE {levels}.id = computed.id"""
+
+
+def _upsert_suggestions_sql(suggestions: str) -> str:
+    open_statuses = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
+    quantity = "CAST(CEILING(CAST(order_up_to - position AS DOUBLE PRECISION) / case_pack) AS INTEGER) * case_pack"
+    return f"""
+        INSERT INTO {suggestions} (location_id, sku_id, status, quantity, demand_per_day, demand_sigma, demand_days,
+            lead_time_days, review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to,
+            position, note, created_at, updated_at)
+        SELECT location_id, sku_id, '{SuggestionStatus.PROPOSED}', {quantity}, mean, sigma, %s, lead_time_days,
+            review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to, position, '', %s, %s
+        FROM computed WHERE mean > 0 AND position <= reorder_point AND order_up_to > position
+        ON CONFLICT (location_id, sku_id) WHERE status IN ({open_statuses}) DO UPDATE SET
+            quantity = excluded.quantity, demand_per_day = excluded.demand_per_day,
+            demand_sigma = excluded.demand_sigma, demand_days = excluded.demand_days,
+            lead_time_days = excluded.lead_time_days, review_period_days = excluded.review_period_days,
+            service_level_percent = excluded.service_level_percent, safety_stock = excluded.safety_stock,
+            reorder_point = excluded.reorder_point, order_up_to = excluded.order_up_to,
+            position = excluded.position, updated_at = excluded.updated_at
+        WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}'"""
+
+
 def replenishment_plan_slice(
-    *, demand_sql: str, demand_params: list, days: int, low_sku_id: int, high_sku_id: int, now: datetime | None = None
+    *, demand_table: str, days: int, low_sku_id: int, high_sku_id: int, now: datetime | None = None
 ) -> SliceResult:
-    """Compute the figures of the stock levels of SKUs low..high from the demand query, store them on the levels,
+    """Compute the figures of the stock levels of SKUs low..high from the staged demand, store them on the levels,
     and make (or refresh) a proposed suggestion wherever the position is at or below the reorder point.
 
-    One transaction, three statements, whatever the number of rows. A suggestion a person already
-    approved or ordered is left as it is; the one open suggestion per stock level is a unique index.
+    One transaction and, on PostgreSQL, one statement that computes the figures once and writes both (two on
+    SQLite, which has no writing WITH), whatever the number of rows. A suggestion a person already approved
+    or ordered is left as it is; the one open suggestion per stock level is a unique index.
     """
     if days < 1:
         raise InvalidInput(InventoryError.INVALID_QUANTITY, "Demand is measured over one day or more.", fields={"days": ["≥ 1"]})
     now = now or timezone.now()
+    levels = connection.ops.quote_name(StockLevel._meta.db_table)
+    suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT service_level_percent FROM {connection.ops.quote_name(Sku._meta.db_table)}")
         z_sql, z_params = _z_values(row[0] for row in cursor.fetchall())
-        figures = _figures_sql(demand_sql, z_sql)
-        params = [*demand_params, *z_params, days, days, days, low_sku_id, high_sku_id, days]
-        levels = connection.ops.quote_name(StockLevel._meta.db_table)
-        cursor.execute(
-            figures
-            + f"""
-            UPDATE {levels} SET demand_per_day = computed.mean, demand_sigma = computed.sigma,
-                   safety_stock = computed.safety_stock, reorder_point = computed.reorder_point, planned_at = %s
-            FROM computed WHERE {levels}.id = computed.id
-            """,
-            [*params, now],
-        )
+        figures = _figures_sql(demand_table, z_sql)
+        params = [low_sku_id, high_sku_id, *z_params, days, days, days, low_sku_id, high_sku_id, days]
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                figures
+                + f", updated AS ({_update_levels_sql(levels)} RETURNING 1), "
+                + f"written AS ({_upsert_suggestions_sql(suggestions)} RETURNING 1) "
+                + "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM written)",
+                [*params, now, days, now, now],
+            )
+            updated, written = cursor.fetchone()
+            return SliceResult(updated, written)
+        cursor.execute(figures + _update_levels_sql(levels), [*params, now])
         updated = _affected(cursor)
-        suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
-        open_statuses = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
-        quantity = "CAST(CEILING(CAST(order_up_to - position AS DOUBLE PRECISION) / case_pack) AS INTEGER) * case_pack"
-        cursor.execute(
-            figures
-            + f"""
-            INSERT INTO {suggestions} (location_id, sku_id, status, quantity, demand_per_day, demand_sigma, demand_days,
-                lead_time_days, review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to,
-                position, note, created_at, updated_at)
-            SELECT location_id, sku_id, '{SuggestionStatus.PROPOSED}', {quantity}, mean, sigma, %s, lead_time_days,
-                review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to, position, '', %s, %s
-            FROM computed WHERE mean > 0 AND position <= reorder_point AND order_up_to > position
-            ON CONFLICT (location_id, sku_id) WHERE status IN ({open_statuses}) DO UPDATE SET
-                quantity = excluded.quantity, demand_per_day = excluded.demand_per_day,
-                demand_sigma = excluded.demand_sigma, demand_days = excluded.demand_days,
-                lead_time_days = excluded.lead_time_days, review_period_days = excluded.review_period_days,
-                service_level_percent = excluded.service_level_percent, safety_stock = excluded.safety_stock,
-                reorder_point = excluded.reorder_point, order_up_to = excluded.order_up_to,
-                position = excluded.position, updated_at = excluded.updated_at
-            WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}'
-            """,
-            [*params, days, now, now],
-        )
-        written = _affected(cursor)
-    return SliceResult(updated, written)
+        cursor.execute(figures + _upsert_suggestions_sql(suggestions), [*params, days, now, now])
+        return SliceResult(updated, _affected(cursor))
 
 
 def _affected(cursor) -> int:

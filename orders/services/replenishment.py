@@ -16,22 +16,17 @@ from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from inventory.replenishment import SliceResult, replenishment_plan_slice, sku_id_slices
+from inventory.replenishment import SliceResult, replenishment_plan_slice, sku_id_slices, staged_demand
 
 from ..models import ShipmentLine, ShipmentStatus
 
 SLICES = 10
 
 
-def demand_query(*, since: datetime, until: datetime, low_sku_id: int, high_sku_id: int) -> tuple[str, list]:
+def demand_query(*, since: datetime, until: datetime) -> tuple[str, list]:
     """SQL for (location_id, sku_id, day, quantity): the units asked of each location, per SKU and day."""
     daily = (
-        ShipmentLine.objects.filter(
-            shipment__created_at__gte=since,
-            shipment__created_at__lt=until,
-            order_line__sku_id__gte=low_sku_id,
-            order_line__sku_id__lte=high_sku_id,
-        )
+        ShipmentLine.objects.filter(shipment__created_at__gte=since, shipment__created_at__lt=until)
         .exclude(shipment__status=ShipmentStatus.CANCELLED)
         .order_by()
         .values(location_id=F("shipment__location_id"), sku_id=F("order_line__sku_id"), day=TruncDate("shipment__created_at"))
@@ -53,7 +48,9 @@ def replenish(
 ) -> RunResult:
     """Plan every stock level from the last `days` of demand; `progress(done, total)` after each slice.
 
-    About 2 + 4 × SLICES queries whatever the number of stock levels and order lines.
+    The order lines are read once, into a table of demand per location and SKU; each slice of SKUs then
+    computes and writes its figures in one statement. 1 + 5 + 3 × SLICES queries whatever the number of
+    stock levels and order lines.
     """
     days = days or settings.REPLENISHMENT_DEMAND_DAYS
     now = now or timezone.now()
@@ -61,13 +58,13 @@ def replenish(
     since = until - timedelta(days=days)
     slices = sku_id_slices(SLICES)
     updated = written = 0
-    for done, (low, high) in enumerate(slices, start=1):
-        sql, params = demand_query(since=since, until=until, low_sku_id=low, high_sku_id=high)
-        result: SliceResult = replenishment_plan_slice(
-            demand_sql=sql, demand_params=params, days=days, low_sku_id=low, high_sku_id=high, now=now
-        )
-        updated += result.levels_updated
-        written += result.suggestions_written
-        if progress:
-            progress(done, len(slices))
+    with staged_demand(*demand_query(since=since, until=until)) as demand:
+        for done, (low, high) in enumerate(slices, start=1):
+            result: SliceResult = replenishment_plan_slice(
+                demand_table=demand, days=days, low_sku_id=low, high_sku_id=high, now=now
+            )
+            updated += result.levels_updated
+            written += result.suggestions_written
+            if progress:
+                progress(done, len(slices))
     return RunResult(days, updated, written)
