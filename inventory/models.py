@@ -134,7 +134,7 @@ class StockLevel(models.Model):
     demand_sigma = models.DecimalField(
         max_digits=12, decimal_places=3, default=Decimal(0), help_text="Its standard deviation from day to day."
     )
-    planned_at = models.DateTimeField(null=True, blank=True, help_text="When replenishment last computed these figures.")
+    planned_at = models.DateTimeField(null=True, blank=True, help_text="When replenishment last changed these figures.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -68,6 +68,7 @@ class Figures:
 
 # --- the set-based run ---------------------------------------------------------------------------------
 
+_OPEN = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
 # A hair under one, so that a figure the float arithmetic puts at 84.0000000001 is 84, not 85.
 _EPSILON = 1e-9
 
@@ -75,8 +76,9 @@ _EPSILON = 1e-9
 def _figures_sql(demand_table: str, z_values: str) -> str:
     """The figures of every stock level in a slice of SKUs, as a WITH list ending in `computed`.
 
-    Parameters: low SKU id, high SKU id (of the demand), z's, then days, days, days (the divisor), low SKU id,
-    high SKU id (of the levels), days. `demand_table` is the one `staged_demand` made.
+    Parameters: low SKU id, high SKU id (of the demand), z's, low SKU id, high SKU id (of the open suggestions),
+    then days, days, days (the divisor), low SKU id, high SKU id (of the levels), days. `demand_table` is the one
+    `staged_demand` made. Each level carries its open suggestion's figures (`was_*`), if it has one.
     """
     levels = connection.ops.quote_name(StockLevel._meta.db_table)
     skus = connection.ops.quote_name(Sku._meta.db_table)
@@ -86,14 +88,20 @@ def _figures_sql(demand_table: str, z_values: str) -> str:
         SELECT location_id, sku_id, total, total_sq FROM {demand_table} WHERE sku_id BETWEEN %s AND %s
     ),
     z(service_level, z) AS (VALUES {z_values}),
-    on_order AS (
-        SELECT location_id, sku_id, SUM(quantity_ordered) AS units FROM {suggestions}
-        WHERE status = '{SuggestionStatus.ORDERED}' GROUP BY location_id, sku_id
+    open_one AS (
+        SELECT location_id, sku_id, status, quantity_ordered, quantity AS was_quantity, position AS was_position,
+               reorder_point AS was_reorder_point, order_up_to AS was_order_up_to, safety_stock AS was_safety_stock,
+               lead_time_days AS was_lead_time_days
+        FROM {suggestions} WHERE status IN ({_OPEN}) AND sku_id BETWEEN %s AND %s
     ),
     stats AS (
         SELECT level.id, level.location_id, level.sku_id, level.lead_time_days, level.review_period_days,
-               sku.case_pack, sku.service_level_percent, z.z,
-               level.on_hand - level.reserved + COALESCE(on_order.units, 0) AS position,
+               sku.case_pack, sku.service_level_percent, z.z, open_one.status AS open_status, open_one.was_quantity,
+               open_one.was_position, open_one.was_reorder_point, open_one.was_order_up_to, open_one.was_safety_stock,
+               open_one.was_lead_time_days,
+               level.on_hand - level.reserved
+                   + CASE WHEN open_one.status = '{SuggestionStatus.ORDERED}' THEN open_one.quantity_ordered ELSE 0 END
+                   AS position,
                CAST(COALESCE(demand.total, 0) AS DOUBLE PRECISION) / %s AS mean,
                CASE WHEN %s > 1 THEN CAST(
                    COALESCE(demand.total_sq, 0) - CAST(COALESCE(demand.total, 0) AS DOUBLE PRECISION)
@@ -102,7 +110,7 @@ def _figures_sql(demand_table: str, z_values: str) -> str:
         JOIN {skus} sku ON sku.id = level.sku_id
         JOIN z ON z.service_level = CAST(sku.service_level_percent AS DOUBLE PRECISION)
         LEFT JOIN demand ON demand.location_id = level.location_id AND demand.sku_id = level.sku_id
-        LEFT JOIN on_order ON on_order.location_id = level.location_id AND on_order.sku_id = level.sku_id
+        LEFT JOIN open_one ON open_one.location_id = level.location_id AND open_one.sku_id = level.sku_id
         WHERE level.sku_id BETWEEN %s AND %s
     ),
     spread AS (
@@ -123,8 +131,10 @@ def _figures_sql(demand_table: str, z_values: str) -> str:
     """
 
 
-def _z_values(service_levels) -> tuple[str, list]:
-    levels = sorted({Decimal(level) for level in service_levels}) or [Decimal("95")]
+def service_level_z() -> tuple[str, list]:
+    """VALUES rows (service level, z) for every service level the SKUs use, and their parameters (one query)."""
+    levels = sorted({Decimal(level) for level in Sku.objects.values_list("service_level_percent", flat=True).distinct()})
+    levels = levels or [Decimal("95")]
     return ", ".join(["(CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION))"] * len(levels)), [
         value for level in levels for value in (float(level), z_for(level))
     ]
@@ -165,15 +175,30 @@ def staged_demand(daily_sql: str, daily_params: list):
 
 
 def _update_levels_sql(levels: str) -> str:
+    """Only the levels whose figures moved (or that were never planned) get a new row version."""
+    figures = {
+        "demand_per_day": "ROUND(CAST(computed.mean AS NUMERIC), 3)",
+        "demand_sigma": "ROUND(CAST(computed.sigma AS NUMERIC), 3)",
+        "safety_stock": "computed.safety_stock",
+        "reorder_point": "computed.reorder_point",
+    }
+    moved = " OR ".join(f"{levels}.{column} IS DISTINCT FROM {value}" for column, value in figures.items())
     return f"""
-        UPDATE {levels} SET demand_per_day = computed.mean, demand_sigma = computed.sigma,
-               safety_stock = computed.safety_stock, reorder_point = computed.reorder_point, planned_at = %s
-        FROM computed WHERE {levels}.id = computed.id"""
+        UPDATE {levels} SET {", ".join(f"{column} = {value}" for column, value in figures.items())}, planned_at = %s
+        FROM computed WHERE {levels}.id = computed.id AND ({levels}.planned_at IS NULL OR {moved})"""
+
+
+_REFRESHED = ("quantity", "position", "reorder_point", "order_up_to", "safety_stock", "lead_time_days")
 
 
 def _upsert_suggestions_sql(suggestions: str) -> str:
-    open_statuses = ", ".join(f"'{status}'" for status in OPEN_SUGGESTION_STATUSES)
+    """Propose where there is no open suggestion; refresh a proposed one when what it says would change. Those
+    that would not change are left out before the insert, so they take no lock and write nothing; the unique
+    index still settles a suggestion made meanwhile (ON CONFLICT)."""
     quantity = "CAST(CEILING(CAST(order_up_to - position AS DOUBLE PRECISION) / case_pack) AS INTEGER) * case_pack"
+    values = {"quantity": quantity, **{column: column for column in _REFRESHED[1:]}}
+    moved = " OR ".join(f"was_{column} IS DISTINCT FROM {value}" for column, value in values.items())
+    refreshed = " OR ".join(f"{suggestions}.{column} IS DISTINCT FROM excluded.{column}" for column in _REFRESHED)
     return f"""
         INSERT INTO {suggestions} (location_id, sku_id, status, quantity, demand_per_day, demand_sigma, demand_days,
             lead_time_days, review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to,
@@ -181,36 +206,44 @@ def _upsert_suggestions_sql(suggestions: str) -> str:
         SELECT location_id, sku_id, '{SuggestionStatus.PROPOSED}', {quantity}, mean, sigma, %s, lead_time_days,
             review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to, position, '', %s, %s
         FROM computed WHERE mean > 0 AND position <= reorder_point AND order_up_to > position
-        ON CONFLICT (location_id, sku_id) WHERE status IN ({open_statuses}) DO UPDATE SET
+            AND (open_status IS NULL OR (open_status = '{SuggestionStatus.PROPOSED}' AND ({moved})))
+        ON CONFLICT (location_id, sku_id) WHERE status IN ({_OPEN}) DO UPDATE SET
             quantity = excluded.quantity, demand_per_day = excluded.demand_per_day,
             demand_sigma = excluded.demand_sigma, demand_days = excluded.demand_days,
             lead_time_days = excluded.lead_time_days, review_period_days = excluded.review_period_days,
             service_level_percent = excluded.service_level_percent, safety_stock = excluded.safety_stock,
             reorder_point = excluded.reorder_point, order_up_to = excluded.order_up_to,
             position = excluded.position, updated_at = excluded.updated_at
-        WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}'"""
+        WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}' AND ({refreshed})"""
 
 
 def replenishment_plan_slice(
-    *, demand_table: str, days: int, low_sku_id: int, high_sku_id: int, now: datetime | None = None
+    *,
+    demand_table: str,
+    days: int,
+    low_sku_id: int,
+    high_sku_id: int,
+    now: datetime | None = None,
+    z: tuple[str, list] | None = None,
 ) -> SliceResult:
     """Compute the figures of the stock levels of SKUs low..high from the staged demand, store them on the levels,
     and make (or refresh) a proposed suggestion wherever the position is at or below the reorder point.
 
-    One transaction and, on PostgreSQL, one statement that computes the figures once and writes both (two on
-    SQLite, which has no writing WITH), whatever the number of rows. A suggestion a person already approved
-    or ordered is left as it is; the one open suggestion per stock level is a unique index.
+    `z` is `service_level_z()`, looked up once per run. One transaction and, on PostgreSQL, one statement that
+    computes the figures once and writes both (two on SQLite, which has no writing WITH), whatever the number of
+    rows. Levels and suggestions whose figures did not move are not written. A suggestion a person already
+    approved or ordered is left as it is; the one open suggestion per stock level is a unique index.
     """
     if days < 1:
         raise InvalidInput(InventoryError.INVALID_QUANTITY, "Demand is measured over one day or more.", fields={"days": ["≥ 1"]})
     now = now or timezone.now()
     levels = connection.ops.quote_name(StockLevel._meta.db_table)
     suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
+    z_sql, z_params = z or service_level_z()  # a run looks the service levels up once for all its slices
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT service_level_percent FROM {connection.ops.quote_name(Sku._meta.db_table)}")
-        z_sql, z_params = _z_values(row[0] for row in cursor.fetchall())
         figures = _figures_sql(demand_table, z_sql)
-        params = [low_sku_id, high_sku_id, *z_params, days, days, days, low_sku_id, high_sku_id, days]
+        sku_range = [low_sku_id, high_sku_id]
+        params = [*sku_range, *z_params, *sku_range, days, days, days, *sku_range, days]
         if connection.vendor == "postgresql":
             cursor.execute(
                 figures

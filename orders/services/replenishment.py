@@ -16,7 +16,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from inventory.replenishment import SliceResult, replenishment_plan_slice, sku_id_slices, staged_demand
+from inventory.replenishment import SliceResult, replenishment_plan_slice, service_level_z, sku_id_slices, staged_demand
 
 from ..models import ShipmentLine, ShipmentStatus
 
@@ -49,7 +49,7 @@ def replenish(
     """Plan every stock level from the last `days` of demand; `progress(done, total)` after each slice.
 
     The order lines are read once, into a table of demand per location and SKU; each slice of SKUs then
-    computes and writes its figures in one statement. 1 + 5 + 3 × SLICES queries whatever the number of
+    computes and writes its figures in one statement. 2 + 5 + 3 × SLICES queries whatever the number of
     stock levels and order lines.
     """
     days = days or settings.REPLENISHMENT_DEMAND_DAYS
@@ -58,10 +58,11 @@ def replenish(
     since = until - timedelta(days=days)
     slices = sku_id_slices(SLICES)
     updated = written = 0
+    z = service_level_z()
     with staged_demand(*demand_query(since=since, until=until)) as demand:
         for done, (low, high) in enumerate(slices, start=1):
             result: SliceResult = replenishment_plan_slice(
-                demand_table=demand, days=days, low_sku_id=low, high_sku_id=high, now=now
+                demand_table=demand, days=days, low_sku_id=low, high_sku_id=high, now=now, z=z
             )
             updated += result.levels_updated
             written += result.suggestions_written

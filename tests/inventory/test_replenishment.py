@@ -108,6 +108,16 @@ def test_a_second_run_refreshes_a_proposed_suggestion_but_leaves_an_approved_one
     assert ReplenishmentSuggestion.objects.count() == 1
 
 
+def test_a_run_that_changes_no_figure_writes_nothing(level):
+    replenish(days=28, now=NOW)
+    before = ReplenishmentSuggestion.objects.get().updated_at
+    again = replenish(days=28, now=NOW)
+    assert (again.levels_updated, again.suggestions_written) == (0, 0)
+    assert ReplenishmentSuggestion.objects.get().updated_at == before
+    level.refresh_from_db()
+    assert level.planned_at is not None
+
+
 def test_demand_outside_the_window_and_on_cancelled_shipments_does_not_count(level):
     old = NOW - timedelta(days=40)
     demand(level.location, level.sku, [500], end=old)
@@ -132,7 +142,7 @@ def test_the_run_takes_the_same_queries_for_twenty_levels_and_for_two_hundred(le
     more_levels(level.location, 180, 20)
     with django_assert_num_queries(len(few.captured_queries)):
         result = replenish(days=28, now=NOW)
-    assert result.levels_updated == 201
+    assert result.levels_updated == 180  # the 21 planned before have the same figures: not written again
     assert ReplenishmentSuggestion.objects.count() == 1  # the others have no lead time, so 5 each is plenty
 
 
