@@ -144,6 +144,7 @@ def service_level_z() -> tuple[str, list]:
 class SliceResult:
     levels_updated: int
     suggestions_written: int
+    suggestions_withdrawn: int = 0
 
 
 DEMAND_TABLE = "replenishment_demand"
@@ -188,6 +189,32 @@ def _update_levels_sql(levels: str) -> str:
         FROM computed WHERE {levels}.id = computed.id AND ({levels}.planned_at IS NULL OR {moved})"""
 
 
+def _needed(of: str = "") -> str:
+    """Where a suggestion is called for: demand, and a position at or below the reorder point."""
+    return f"{of}mean > 0 AND {of}position <= {of}reorder_point AND {of}order_up_to > {of}position"
+
+
+WITHDRAWN_BY = "job:replenish"
+
+
+def _withdraw_sql(suggestions: str) -> str:
+    """A proposed suggestion the new figures no longer call for is dismissed, saying why; approved and ordered
+    ones are a person's decision and stay."""
+    return f"""
+        UPDATE {suggestions} SET status = '{SuggestionStatus.DISMISSED}', updated_at = %s,
+            note = 'Withdrawn by the replenishment run: have ' || CAST(computed.position AS TEXT)
+                || ', reorder at ' || CAST(computed.reorder_point AS TEXT)
+        FROM computed WHERE {suggestions}.location_id = computed.location_id AND {suggestions}.sku_id = computed.sku_id
+            AND {suggestions}.status = '{SuggestionStatus.PROPOSED}' AND NOT ({_needed("computed.")})"""
+
+
+def _withdrawal_events_sql(events: str, source: str) -> str:
+    return f"""
+        INSERT INTO {events} (suggestion_id, name, from_status, to_status, actor, data, at)
+        SELECT id, 'withdraw', '{SuggestionStatus.PROPOSED}', '{SuggestionStatus.DISMISSED}', '{WITHDRAWN_BY}', '{{}}', %s
+        FROM {source}"""
+
+
 _REFRESHED = ("quantity", "position", "reorder_point", "order_up_to", "safety_stock", "lead_time_days")
 
 
@@ -205,7 +232,7 @@ def _upsert_suggestions_sql(suggestions: str) -> str:
             position, note, created_at, updated_at)
         SELECT location_id, sku_id, '{SuggestionStatus.PROPOSED}', {quantity}, mean, sigma, %s, lead_time_days,
             review_period_days, service_level_percent, safety_stock, reorder_point, order_up_to, position, '', %s, %s
-        FROM computed WHERE mean > 0 AND position <= reorder_point AND order_up_to > position
+        FROM computed WHERE {_needed()}
             AND (open_status IS NULL OR (open_status = '{SuggestionStatus.PROPOSED}' AND ({moved})))
         ON CONFLICT (location_id, sku_id) WHERE status IN ({_OPEN}) DO UPDATE SET
             quantity = excluded.quantity, demand_per_day = excluded.demand_per_day,
@@ -231,7 +258,8 @@ def replenishment_plan_slice(
 
     `z` is `service_level_z()`, looked up once per run. One transaction and, on PostgreSQL, one statement that
     computes the figures once and writes both (two on SQLite, which has no writing WITH), whatever the number of
-    rows. Levels and suggestions whose figures did not move are not written. A suggestion a person already
+    rows. Levels and suggestions whose figures did not move are not written; a proposed suggestion the figures no
+    longer call for is withdrawn (dismissed, with the reason and an event). A suggestion a person already
     approved or ordered is left as it is; the one open suggestion per stock level is a unique index.
     """
     if days < 1:
@@ -239,6 +267,7 @@ def replenishment_plan_slice(
     now = now or timezone.now()
     levels = connection.ops.quote_name(StockLevel._meta.db_table)
     suggestions = connection.ops.quote_name(ReplenishmentSuggestion._meta.db_table)
+    events = connection.ops.quote_name(SuggestionEvent._meta.db_table)
     z_sql, z_params = z or service_level_z()  # a run looks the service levels up once for all its slices
     with transaction.atomic(), connection.cursor() as cursor:
         figures = _figures_sql(demand_table, z_sql)
@@ -248,16 +277,25 @@ def replenishment_plan_slice(
             cursor.execute(
                 figures
                 + f", updated AS ({_update_levels_sql(levels)} RETURNING 1), "
-                + f"written AS ({_upsert_suggestions_sql(suggestions)} RETURNING 1) "
-                + "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM written)",
-                [*params, now, days, now, now],
+                + f"written AS ({_upsert_suggestions_sql(suggestions)} RETURNING 1), "
+                + f"withdrawn AS ({_withdraw_sql(suggestions)} RETURNING {suggestions}.id), "
+                + f"noted AS ({_withdrawal_events_sql(events, 'withdrawn')} RETURNING 1) "
+                + "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM written), (SELECT count(*) FROM noted)",
+                [*params, now, days, now, now, now, now],
             )
-            updated, written = cursor.fetchone()
-            return SliceResult(updated, written)
+            return SliceResult(*cursor.fetchone())
         cursor.execute(figures + _update_levels_sql(levels), [*params, now])
         updated = _affected(cursor)
         cursor.execute(figures + _upsert_suggestions_sql(suggestions), [*params, days, now, now])
-        return SliceResult(updated, _affected(cursor))
+        written = _affected(cursor)
+        unneeded = (
+            f"(SELECT {suggestions}.id FROM {suggestions} JOIN computed ON {suggestions}.location_id = computed.location_id"
+            f" AND {suggestions}.sku_id = computed.sku_id WHERE {suggestions}.status = '{SuggestionStatus.PROPOSED}'"
+            f" AND NOT ({_needed('computed.')})) unneeded"
+        )
+        cursor.execute(figures + _withdrawal_events_sql(events, unneeded), [*params, now])
+        cursor.execute(figures + _withdraw_sql(suggestions), [*params, now])
+        return SliceResult(updated, written, _affected(cursor))
 
 
 def _affected(cursor) -> int:

@@ -28,4 +28,8 @@ def backorders_refill_task(sku_id: int) -> int:
 def replenish_task() -> dict[str, int]:
     """Nightly (beat): demand, safety stock and reorder points for every stock level, and suggestions."""
     result = replenish()
-    return {"levels": result.levels_updated, "suggestions": result.suggestions_written}
+    return {
+        "levels": result.levels_updated,
+        "suggestions": result.suggestions_written,
+        "withdrawn": result.suggestions_withdrawn,
+    }

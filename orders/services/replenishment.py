@@ -41,6 +41,7 @@ class RunResult:
     days: int
     levels_updated: int
     suggestions_written: int
+    suggestions_withdrawn: int = 0
 
 
 def replenish(
@@ -57,7 +58,7 @@ def replenish(
     until = now.replace(hour=0, minute=0, second=0, microsecond=0)  # whole days: today is not over
     since = until - timedelta(days=days)
     slices = sku_id_slices(SLICES)
-    updated = written = 0
+    updated = written = withdrawn = 0
     z = service_level_z()
     with staged_demand(*demand_query(since=since, until=until)) as demand:
         for done, (low, high) in enumerate(slices, start=1):
@@ -66,6 +67,7 @@ def replenish(
             )
             updated += result.levels_updated
             written += result.suggestions_written
+            withdrawn += result.suggestions_withdrawn
             if progress:
                 progress(done, len(slices))
-    return RunResult(days, updated, written)
+    return RunResult(days, updated, written, withdrawn)

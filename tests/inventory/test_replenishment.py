@@ -118,6 +118,27 @@ def test_a_run_that_changes_no_figure_writes_nothing(level):
     assert level.planned_at is not None
 
 
+def test_a_proposed_suggestion_the_figures_no_longer_call_for_is_withdrawn(level):
+    replenish(days=28, now=NOW)
+    stock(level.location, level.sku, 100)  # 160 on hand: well above the reorder point of 68
+    result = replenish(days=28, now=NOW)
+
+    suggestion = ReplenishmentSuggestion.objects.get()
+    assert (result.suggestions_withdrawn, suggestion.status) == (1, SuggestionStatus.DISMISSED)
+    assert suggestion.note == "Withdrawn by the replenishment run: have 160, reorder at 68"
+    assert list(suggestion.events.values_list("name", "from_status", "to_status", "actor")) == [
+        ("withdraw", "proposed", "dismissed", "job:replenish")
+    ]
+
+
+def test_an_approved_suggestion_stays_when_the_figures_no_longer_call_for_it(level):
+    replenish(days=28, now=NOW)
+    suggestion_approve(suggestion=ReplenishmentSuggestion.objects.get(), actor=BUYER)
+    stock(level.location, level.sku, 100)
+    assert replenish(days=28, now=NOW).suggestions_withdrawn == 0
+    assert ReplenishmentSuggestion.objects.get().status == SuggestionStatus.APPROVED
+
+
 def test_demand_outside_the_window_and_on_cancelled_shipments_does_not_count(level):
     old = NOW - timedelta(days=40)
     demand(level.location, level.sku, [500], end=old)

@@ -26,7 +26,10 @@ def test_the_command_plans_every_level_and_says_what_it_did():
 
     call_command("replenish", days=28, stdout=out, stderr=err)
 
-    assert out.getvalue().strip() == "1 stock levels planned from 28 days of demand; 1 suggestions proposed or refreshed."
+    assert (
+        out.getvalue().strip()
+        == "1 stock levels planned from 28 days of demand; 1 suggestions proposed or refreshed, 0 withdrawn."
+    )
     assert "SKU slices planned" in err.getvalue()
     # 28 units over 28 days: 1 a day; 3 days' lead time
     assert StockLevel.objects.get().demand_per_day == 1

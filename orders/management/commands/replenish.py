@@ -30,5 +30,5 @@ class Command(BaseCommand):
             result = replenish(days=days, progress=lambda done, total: bar.update(task, completed=done, total=total))
         self.stdout.write(
             f"{result.levels_updated} stock levels planned from {result.days} days of demand; "
-            f"{result.suggestions_written} suggestions proposed or refreshed."
+            f"{result.suggestions_written} suggestions proposed or refreshed, {result.suggestions_withdrawn} withdrawn."
         )
