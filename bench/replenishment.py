@@ -345,6 +345,7 @@ class Measured:
     queries: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     written: list[int] = field(default_factory=list)
+    withdrawn: list[int] = field(default_factory=list)
     window_lines: int = 0
     window_units: int = 0
     groups: int = 0
@@ -414,6 +415,7 @@ def measure(size: Size, now: datetime, rounds: int) -> Measured:
                 measured.breakdown[kind] = measured.breakdown.get(kind, 0.0) + float(query["time"])
             measured.updated.append(result.levels_updated)
             measured.written.append(result.suggestions_written)
+            measured.withdrawn.append(result.suggestions_withdrawn)
             progress.update(task, description=f"round {number}: VACUUM")
             vacuum()
             progress.advance(task)
@@ -488,7 +490,8 @@ def report(measured: Measured) -> str:
             f"  queries per run       {', '.join(str(count) for count in measured.queries)}",
             f"  levels updated        {', '.join(f'{count:,}' for count in measured.updated)}; "
             f"suggestions written {', '.join(f'{count:,}' for count in measured.written)} "
-            f"({written / measured.levels:.1%} of the levels)",
+            f"({written / measured.levels:.1%} of the levels), "
+            f"withdrawn {', '.join(f'{count:,}' for count in measured.withdrawn)}",
             f"  levels with demand    {measured.with_demand:,}; at or below their reorder point {measured.at_or_below:,} "
             f"({share:.1%} of all levels)",
             "  time per run          "
