@@ -1,4 +1,3 @@
-from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.template.response import TemplateResponse
@@ -6,8 +5,8 @@ from django.template.response import TemplateResponse
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from . import routing
+from .admin_forms import RankedLocationFormSet, RoutingRuleForm
 from .models import (
-    CustomerTier,
     IdempotencyKey,
     Order,
     OrderEvent,
@@ -16,7 +15,6 @@ from .models import (
     RoutingDecision,
     RoutingRule,
     RoutingRuleLocation,
-    ServiceLevel,
     Shipment,
     ShipmentLine,
 )
@@ -139,14 +137,6 @@ class ShipmentLineAdmin(ReadOnlyAdmin):
     list_select_related = ["shipment", "order_line"]
 
 
-class RankedLocationFormSet(forms.BaseInlineFormSet):
-    def clean(self):
-        super().clean()
-        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-        if not kept:
-            raise forms.ValidationError("A rule needs at least one location to send orders to.")
-
-
 class RankedLocationInline(admin.TabularInline):
     model = RoutingRuleLocation
     formset = RankedLocationFormSet
@@ -155,48 +145,6 @@ class RankedLocationInline(admin.TabularInline):
     ordering = ["rank"]
     verbose_name = "preferred location"
     verbose_name_plural = "Preferred locations, tried in rank order (1 first) before any other location"
-
-
-def _codes(value: list, allowed: set[str], label: str) -> list[str]:
-    bad = [v for v in value if v not in allowed]
-    if bad:
-        raise forms.ValidationError(f"Unknown {label}: {', '.join(bad)}. Use {', '.join(sorted(allowed))}.")
-    return value
-
-
-class RoutingRuleForm(forms.ModelForm):
-    class Meta:
-        model = RoutingRule
-        fields = [
-            "name", "priority", "active", "partners", "destination_countries", "postal_prefixes", "service_levels",
-            "customer_tiers", "min_order_value", "max_order_value", "excluded_locations", "allow_split", "max_shipments",
-            "split_requires_approval", "preferred_carrier", "fallback_carrier",
-        ]  # fmt: skip
-
-    def clean_max_shipments(self):
-        value = self.cleaned_data["max_shipments"]
-        if value is None or value < 1:
-            raise forms.ValidationError("An order needs at least one shipment: max shipments must be 1 or more.")
-        return value
-
-    def clean_destination_countries(self):
-        value = [c.strip().upper() for c in self.cleaned_data.get("destination_countries") or []]
-        if any(len(c) != 2 or not c.isalpha() for c in value):
-            raise forms.ValidationError('Use two-letter ISO country codes, e.g. ["DE", "NL"].')
-        return value
-
-    def clean_service_levels(self):
-        return _codes(self.cleaned_data.get("service_levels") or [], set(ServiceLevel.values), "service level")
-
-    def clean_customer_tiers(self):
-        return _codes(self.cleaned_data.get("customer_tiers") or [], set(CustomerTier.values), "customer tier")
-
-    def clean(self):
-        cleaned = super().clean()
-        low, high = cleaned.get("min_order_value"), cleaned.get("max_order_value")
-        if low is not None and high is not None and low > high:
-            self.add_error("max_order_value", "The largest order value must not be below the smallest.")
-        return cleaned
 
 
 @admin.register(RoutingRule)

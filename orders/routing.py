@@ -22,6 +22,9 @@ from .planner import Plan, PlanLine, plan_shipments
 
 DEFAULT_RULE_NAME = "Built-in default: every active location that ships there, nearest first"
 DEFAULT_MAX_SHIPMENTS = 3
+# A person's choice is stored as a rule of this name; admin rules may not take it (orders/admin_forms.py).
+CHOSEN_BY_PREFIX = "Chosen by "
+NOT_CHOSEN = "not chosen"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RuleSpec:
     allow_split: bool = True
     max_shipments: int = DEFAULT_MAX_SHIPMENTS
     split_requires_approval: bool = False
+    chosen_by: str = ""  # the actor who picked the location by hand; empty for rules
 
     @classmethod
     def from_rule(cls, rule: RoutingRule) -> RuleSpec:
@@ -87,12 +91,22 @@ def chosen_location_rule(location: Location, *, chosen_by: str) -> RuleSpec:
     """A rule that allows only `location`, in one shipment: a person's choice."""
     others = frozenset(Location.objects.exclude(pk=location.pk).values_list("pk", flat=True))
     return RuleSpec(
-        name=f"Chosen by {chosen_by}",
+        name=f"{CHOSEN_BY_PREFIX}{chosen_by}",
         ranked_location_ids=(location.pk,),
         excluded_location_ids=others,
         allow_split=False,
         max_shipments=1,
+        chosen_by=chosen_by,
     )
+
+
+def person_who_chose(decision: RoutingDecision) -> str | None:
+    """Who picked the location by hand, as the page names them ("coord" for user:coord); None for a rule's decision."""
+    if decision.rule_id or not decision.rule_name.startswith(CHOSEN_BY_PREFIX):
+        return None
+    actor = decision.rule_name.removeprefix(CHOSEN_BY_PREFIX)
+    kind, _, name = actor.partition(":")
+    return name if kind == "user" and name else actor
 
 
 def remainder_rule(rule: RuleSpec, *, excluded_location_id: int, room: int) -> RuleSpec:
@@ -210,7 +224,8 @@ def _candidates(order: Order, rule: RuleSpec, locations: Iterable[Location]) -> 
         if not location.active:
             rejected.append(Candidate(location.pk, location.code, rank, "rejected", "inactive"))
         elif location.pk in rule.excluded_location_ids:
-            rejected.append(Candidate(location.pk, location.code, rank, "rejected", "excluded by the rule"))
+            reason = NOT_CHOSEN if rule.chosen_by else "excluded by the rule"
+            rejected.append(Candidate(location.pk, location.code, rank, "rejected", reason))
         elif not location.ships_to_country(country):
             rejected.append(
                 Candidate(location.pk, location.code, rank, "rejected", f"does not ship to {country or 'an unknown country'}")
@@ -354,11 +369,15 @@ def stock_gone(order: Order) -> list[str]:
 
 def routing_explanation(decision: RoutingDecision) -> list[str]:
     """The decision in plain words, one sentence per line."""
-    if decision.rule_id or not decision.rule_name.startswith("Built-in"):
+    sites = [shipment["location"] for shipment in decision.plan]
+    person = person_who_chose(decision)
+    if person:
+        chosen = sites or [c["location"] for c in decision.candidates if c["verdict"] == "chosen"]
+        sentences = [f"Chosen by {person}: {', '.join(chosen)}." if chosen else f"Chosen by {person}."]
+    elif decision.rule_id or not decision.rule_name.startswith("Built-in"):
         sentences = [f"Rule “{decision.rule_name}” matched this order."]
     else:
         sentences = ["No rule matched, so the built-in default ranked every active location that ships there, nearest first."]
-    sites = [shipment["location"] for shipment in decision.plan]
     outcome = {
         RoutingDecision.Outcome.SINGLE: f"{sites[0]} fills the whole order." if sites else "",
         RoutingDecision.Outcome.SPLIT: (
@@ -376,6 +395,9 @@ def routing_explanation(decision: RoutingDecision) -> list[str]:
     }[decision.outcome]
     sentences.append(outcome)
     for candidate in decision.candidates:
+        if person and candidate["reason"] == NOT_CHOSEN:
+            sentences.append(f"{candidate['location']}: {NOT_CHOSEN}.")
+            continue
         verdict = {"chosen": "chosen", "not_used": "not used", "rejected": "ruled out"}[candidate["verdict"]]
         sentences.append(f"{candidate['location']}: {verdict} — {candidate['reason']}.")
     return sentences
@@ -384,6 +406,10 @@ def routing_explanation(decision: RoutingDecision) -> list[str]:
 # --- dry run ------------------------------------------------------------------------------
 
 DRY_RUN_ALLOCATED = 50
+
+
+# Where an order's units go, per site: {(location_id, frozenset({(line_id, units)}))}; the order of the sites is not part of it.
+Footprint = frozenset[tuple[int, frozenset[tuple[int, int]]]]
 
 
 @dataclass(frozen=True)
@@ -395,10 +421,41 @@ class DryRunRow:
     changed: bool
 
 
+def _footprint(shipments: Iterable[tuple[int, Iterable[tuple[int, int]]]]) -> Footprint:
+    units: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for location_id, lines in shipments:
+        for line_id, quantity in lines:
+            units[location_id][line_id] += quantity
+    return frozenset((loc, frozenset(lines.items())) for loc, lines in units.items())
+
+
+def _held(order: Order) -> list:
+    return [s for s in order.shipments.all() if s.status in (ShipmentStatus.PLANNED, ShipmentStatus.RELEASED)]
+
+
+def current_outcome(order: Order) -> tuple[str, Footprint]:
+    """What the order has now, in the terms of a routing decision: its outcome and where its units are held."""
+    held = _held(order)
+    footprint = _footprint((s.location_id, ((line.order_line_id, line.quantity) for line in s.lines.all())) for s in held)
+    if order.status == OrderStatus.BACKORDERED:
+        return RoutingDecision.Outcome.BACKORDER, footprint
+    if order.status == OrderStatus.AWAITING_APPROVAL:
+        return RoutingDecision.Outcome.SPLIT_PENDING, footprint
+    return (RoutingDecision.Outcome.SPLIT if len(held) > 1 else RoutingDecision.Outcome.SINGLE), footprint
+
+
+def would_change(order: Order, evaluation: Evaluation) -> bool:
+    """A different outcome, or other sites or quantities; a backorder that stays one has nothing to move."""
+    outcome, footprint = current_outcome(order)
+    if outcome != evaluation.outcome:
+        return True
+    return outcome != RoutingDecision.Outcome.BACKORDER and footprint != _footprint(evaluation.plan.shipments)
+
+
 def current_plan_summary(order: Order) -> str:
     if order.status == OrderStatus.BACKORDERED:
         return "backordered"
-    sites = [s.location.code for s in order.shipments.all() if s.status in (ShipmentStatus.PLANNED, ShipmentStatus.RELEASED)]
+    sites = [s.location.code for s in _held(order)]
     if not sites:
         return order.get_status_display().lower()
     return ("split: " if len(sites) > 1 else "") + " + ".join(sites)
@@ -407,11 +464,11 @@ def current_plan_summary(order: Order) -> str:
 def dry_run_orders(*, allocated: int = DRY_RUN_ALLOCATED) -> list[Order]:
     """The orders a routing change would touch first: backordered, awaiting approval, and the last allocated ones."""
     waiting = Order.objects.filter(status__in=[OrderStatus.BACKORDERED, OrderStatus.AWAITING_APPROVAL]).order_by("created_at")
-    recent = Order.objects.filter(status=OrderStatus.ALLOCATED).order_by("-updated_at")[:allocated]
-    related = ("partner",)
+    recent = Order.objects.filter(status=OrderStatus.ALLOCATED).order_by("-updated_at", "-id")[:allocated]
+    related, prefetched = ("partner",), ("shipments__location", "shipments__lines")
     return [
-        *waiting.select_related(*related).prefetch_related("shipments__location"),
-        *recent.select_related(*related).prefetch_related("shipments__location"),
+        *waiting.select_related(*related).prefetch_related(*prefetched),
+        *recent.select_related(*related).prefetch_related(*prefetched),
     ]
 
 
@@ -420,9 +477,12 @@ def dry_run(rules: Sequence[RuleSpec], orders: Sequence[Order]) -> list[DryRunRo
     locations = list(Location.objects.all())
     rows = []
     for order in orders:
+        # Allocated and awaiting orders are planned whole, as if what they hold were free again.
         evaluation = evaluate(order, rules=rules, locations=locations, include_allocated=True)
-        now, proposed = current_plan_summary(order), evaluation.summary()
+        proposed = evaluation.summary()
         if evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING:
             proposed += " (needs approval)"
-        rows.append(DryRunRow(order, now, proposed, evaluation.rule.name, now != proposed.removesuffix(" (needs approval)")))
+        rows.append(
+            DryRunRow(order, current_plan_summary(order), proposed, evaluation.rule.name, would_change(order, evaluation))
+        )
     return rows

@@ -29,10 +29,10 @@ def form_data(rule: RoutingRule, ranking: list, **overrides) -> dict:
         "name": rule.name,
         "priority": rule.priority,
         "active": "on",
-        "destination_countries": '["US"]',
-        "postal_prefixes": "[]",
-        "service_levels": "[]",
-        "customer_tiers": "[]",
+        "destination_countries": ["US"],
+        "postal_prefixes": "",
+        "service_levels": [],
+        "customer_tiers": [],
         "min_order_value": "",
         "max_order_value": "",
         "allow_split": "on",
@@ -81,7 +81,9 @@ def test_an_ops_admin_reranks_locations_and_the_next_allocation_follows(client, 
     [
         ([], {}, "A rule needs at least one location"),
         (None, {"max_shipments": 0}, "max shipments must be 1 or more"),
-        (None, {"destination_countries": '["USA"]'}, "two-letter ISO country codes"),
+        (None, {"destination_countries": ["USA"]}, "USA is not an ISO 3166-1 country code"),
+        (None, {"destination_countries": ["XX"]}, "XX is not an ISO 3166-1 country code"),
+        (None, {"name": "Chosen by me"}, "Names starting “Chosen by” are kept"),
         (None, {"min_order_value": "50", "max_order_value": "10"}, "must not be below the smallest"),
     ],
 )
@@ -151,3 +153,137 @@ def test_the_saved_rule_set_can_be_dry_run_from_the_list(admin_client, sites):
 
     assert response.status_code == 200
     assert "0 of 1 orders would change under the saved rules" in response.content.decode()
+
+
+def dry_run_edit(admin_client, rule: RoutingRule, ranking: list, **overrides):
+    data = form_data(rule, ranking, _dryrun="Dry run my edits", **overrides)
+    response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
+    assert response.status_code == 200
+    return response, {row.order.pk: row for row in response.context["dry_run_rows"]}
+
+
+def routed(lines) -> Order:
+    order = order_mark_ready(order=make_order(lines=lines), actor=TEST_ACTOR)
+    order_route(order=order, actor=TEST_ACTOR)
+    return Order.objects.get(pk=order.pk)
+
+
+def test_a_dry_run_does_not_count_a_backorder_that_stays_a_backorder(admin_client, sites):
+    short = routed([(sites["sku"], 500)])  # 50 + 50 in stock
+    assert short.status == OrderStatus.BACKORDERED
+
+    response, rows = dry_run_edit(admin_client, sites["rule"], [(sites["east"], 2), (sites["west"], 1)])
+
+    assert rows[short.pk].proposed.startswith("backorder")
+    assert rows[short.pk].changed is False
+    assert "Dry run of your edits (not saved): 0 of 1 orders would change" in response.content.decode()
+
+
+def test_a_dry_run_does_not_count_the_same_sites_listed_in_another_order(admin_client, sites):
+    only_east, only_west = SkuFactory(), SkuFactory()
+    stock(sites["east"], only_east, 5)
+    stock(sites["west"], only_west, 5)
+    split = routed([(only_east, 3), (only_west, 3)])
+    assert split.status == OrderStatus.ALLOCATED
+
+    response, rows = dry_run_edit(admin_client, sites["rule"], [(sites["east"], 2), (sites["west"], 1)])
+
+    assert (rows[split.pk].now, rows[split.pk].proposed) == ("split: EAST + WEST", "split: WEST + EAST")
+    assert rows[split.pk].changed is False
+    assert "0 of 1 orders would change" in response.content.decode()
+
+
+def test_a_dry_run_lists_allocated_orders_and_counts_a_split_the_edit_would_send_for_approval(admin_client, sites):
+    only_east, only_west = SkuFactory(), SkuFactory()
+    stock(sites["east"], only_east, 5)
+    stock(sites["west"], only_west, 5)
+    stays = routed([(sites["sku"], 2)])
+    split = routed([(only_east, 3), (only_west, 3)])
+    assert {stays.status, split.status} == {OrderStatus.ALLOCATED}
+
+    response, rows = dry_run_edit(
+        admin_client, sites["rule"], [(sites["east"], 1), (sites["west"], 2)], split_requires_approval="on"
+    )
+
+    assert set(rows) == {stays.pk, split.pk}
+    assert (rows[stays.pk].proposed, rows[stays.pk].changed) == ("EAST", False)
+    assert (rows[split.pk].proposed, rows[split.pk].changed) == ("split: EAST + WEST (needs approval)", True)
+    body = response.content.decode()
+    assert "1 of 2 orders would change" in body
+    assert body.count("<td>Allocated</td>") == 2
+
+
+def test_a_dry_run_counts_a_plan_with_the_same_sites_but_other_quantities(admin_client, sites):
+    uneven = routed([(sites["sku"], 70)])
+    assert [(s.location.code, s.lines.get().quantity) for s in uneven.shipments.order_by("pk")] == [("EAST", 50), ("WEST", 20)]
+    stock(sites["east"], sites["sku"], 5)  # EAST could now take 55 of the 70
+
+    response, rows = dry_run_edit(admin_client, sites["rule"], [(sites["east"], 1), (sites["west"], 2)])
+
+    assert (rows[uneven.pk].now, rows[uneven.pk].proposed) == ("split: EAST + WEST", "split: EAST + WEST")
+    assert rows[uneven.pk].changed is True
+    assert "1 of 1 orders would change" in response.content.decode()
+
+
+def test_an_unknown_country_is_refused_with_its_reason_and_nothing_is_saved(admin_client, sites):
+    rule = sites["rule"]
+    data = form_data(rule, [(sites["east"], 1), (sites["west"], 2)], name="Renamed", destination_countries=["DE", "XX"])
+
+    response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["destination_countries"] == [
+        "XX is not an ISO 3166-1 country code: use two letters such as DE, NL or US."
+    ]
+    rule.refresh_from_db()
+    assert (rule.name, rule.destination_countries) == ("US orders", ["US"])
+
+
+def test_a_valid_edit_saves_the_conditions_as_lists_that_routing_reads(admin_client, sites):
+    rule = sites["rule"]
+    data = form_data(
+        rule,
+        [(sites["east"], 1), (sites["west"], 2)],
+        destination_countries=["nl", "DE"],
+        postal_prefixes=" 10, m5v 3 ,,10",
+        service_levels=["same_day", "express"],
+        customer_tiers=["strategic"],
+    )
+
+    response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule.refresh_from_db()
+    assert rule.destination_countries == ["DE", "NL"]
+    assert rule.postal_prefixes == ["10", "M5V3"]
+    assert rule.service_levels == ["express", "same_day"]
+    assert rule.customer_tiers == ["strategic"]
+
+
+def test_the_change_form_offers_lists_to_pick_from(admin_client, sites):
+    rule = sites["rule"]
+    rule.postal_prefixes, rule.service_levels = ["10", "M5V"], ["express"]
+    rule.save()
+
+    body = admin_client.get(reverse("admin:orders_routingrule_change", args=[rule.pk])).content.decode()
+
+    assert '<select name="destination_countries"' in body
+    select = body[body.index('<select name="destination_countries"') :].split("</select>")[0]
+    assert "multiple" in select.split(">")[0]
+    assert '<option value="US" selected>US · United States</option>' in select
+    assert '<option value="DE">DE · Germany</option>' in select
+    assert 'value="XX"' not in select
+    assert 'type="checkbox" name="service_levels" value="express"' in body
+    assert 'type="checkbox" name="customer_tiers" value="strategic"' in body
+    assert 'name="postal_prefixes" value="10, M5V"' in body
+
+
+def test_a_location_cannot_be_both_preferred_and_excluded(admin_client, sites):
+    rule = sites["rule"]
+    data = form_data(rule, [(sites["east"], 1), (sites["west"], 2)], excluded_locations=[sites["west"].pk])
+
+    response = admin_client.post(reverse("admin:orders_routingrule_change", args=[rule.pk]), data)
+
+    assert response.status_code == 200
+    assert "WEST cannot be both preferred and excluded" in response.content.decode()
+    assert not rule.excluded_locations.exists()
