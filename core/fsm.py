@@ -41,9 +41,11 @@ class IllegalTransition(Conflict):
 
     def __init__(self, obj: models.Model, name: str, reason: str = "") -> None:
         what = capfirst(obj._meta.verbose_name)
-        message = f"{what} {obj.pk} is {obj.get_status_display().lower()}; '{transition_label(obj, name)}' is not possible"
+        # A model people know by another name than its id says so with `display_name`; the id stays in the detail.
+        name_shown = getattr(obj, "display_name", None) or obj.pk
+        message = f"{what} {name_shown} is {obj.get_status_display().lower()}; '{transition_label(obj, name)}' is not possible"
         message += f": {reason}" if reason else " from that status."
-        super().__init__(CoreError.ILLEGAL_TRANSITION, message, status=obj.status, transition=name)
+        super().__init__(CoreError.ILLEGAL_TRANSITION, message, id=obj.pk, status=obj.status, transition=name)
 
 
 def run_transition(obj: models.Model, name: str, *, fields: Iterable[str] = (), **kwargs) -> str:

@@ -62,12 +62,17 @@ class ExceptionEventInline(ReadOnlyInline):
 class FulfillmentExceptionAdmin(ReadOnlyAdmin):
     """Read-only: exceptions change through the governed actions of the pages, which audit them."""
 
-    list_display = ["id", "type", "status", "priority", "queue", "owner", "order", "due_at", "escalated", "occurrences"]
+    list_display = ["id", "type", "status", "priority", "queue", "owner", "order_shown", "due_at", "escalated", "occurrences"]
     list_filter = ["status", "priority", "escalated", "type__stage", "type", "queue"]
     search_fields = ["summary", "order__external_id", "dedupe_key"]
-    list_select_related = ["type", "queue", "owner", "order"]
+    list_select_related = ["type", "queue", "owner", "order__partner"]
     date_hierarchy = "created_at"
     inlines = [ExceptionEventInline]
+
+    @admin.display(description="Order", ordering="order__external_id")
+    def order_shown(self, exception: FulfillmentException) -> str | None:
+        # The partner's code and its own id, as people quote it, rather than our row ids.
+        return f"{exception.order.partner.code} {exception.order.external_id}" if exception.order_id else None
 
 
 @admin.register(ExceptionEvent)

@@ -1,4 +1,4 @@
-"""Input of the resolution actions: every action has a form, and every form asks for operator minutes."""
+"""Input of the resolution actions: every action has a form; the forms of hands-on work also ask for operator minutes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from .errors import NOTE_REQUIRED, REASON_REQUIRED
 
 
 class ActionForm(forms.Form):
+    # Whether the action is hands-on work whose time feeds the cost of exceptions; a purely administrative step
+    # (claim, assign, park, resume, reopen) takes no time worth asking about.
+    asks_for_minutes = True
+
     operator_minutes = forms.IntegerField(
         label="Minutes spent",
         min_value=0,
@@ -21,16 +25,21 @@ class ActionForm(forms.Form):
     def __init__(self, *args, exception=None, **kwargs):
         self.exception = exception
         super().__init__(*args, **kwargs)
+        minutes = self.fields.pop("operator_minutes")
+        if self.asks_for_minutes:
+            self.fields["operator_minutes"] = minutes  # after what the action itself needs
 
     def clean_operator_minutes(self) -> int:
         return self.cleaned_data.get("operator_minutes") or 0
 
 
 class ClaimForm(ActionForm):
-    pass
+    asks_for_minutes = False
 
 
 class AssignForm(ActionForm):
+    asks_for_minutes = False
+
     owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Assign to", empty_label="Choose a person")
 
     def __init__(self, *args, exception=None, members=None, **kwargs):
@@ -52,6 +61,8 @@ class CommentForm(NoteForm):
 
 
 class WaitForm(ActionForm):
+    asks_for_minutes = False
+
     note = forms.CharField(
         label="Waiting for",
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -60,6 +71,8 @@ class WaitForm(ActionForm):
 
 
 class ResumeForm(ActionForm):
+    asks_for_minutes = False
+
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
@@ -72,4 +85,4 @@ class DismissForm(ActionForm):
 
 
 class ReopenForm(NoteForm):
-    pass
+    asks_for_minutes = False

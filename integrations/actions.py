@@ -28,7 +28,7 @@ class KeepOursForm(ActionForm):
 
 
 class RecountForm(RetrySyncForm):
-    pass
+    asks_for_minutes = False  # it parks the exception until the WMS counts
 
 
 def _minutes(data: dict) -> int:

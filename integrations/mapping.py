@@ -342,7 +342,7 @@ def erp_invoice_posted(ctx: Applying) -> None:
     order = ctx.about(f"invoice:{number}", shipment.order_id if shipment else _generic_order(ctx, data))
     posted = Invoice.objects.filter(system=ctx.system, number=number).exclude(order=order, shipment=shipment).first()
     if posted is not None:
-        raise Unmappable(f"Invoice {number} was posted before for another order or shipment (order {posted.order_id}).")
+        raise Unmappable(f"Invoice {number} was posted before for another order or shipment (order {posted.order.display_name}).")
     invoice, _ = Invoice.objects.update_or_create(
         system=ctx.system,
         number=number,

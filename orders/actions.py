@@ -5,12 +5,14 @@ Each runs one service of orders.services.resolutions, which owns the order of it
 
 from __future__ import annotations
 
-from exceptions import actions
+from django.db.models import Exists, OuterRef
+
+from exceptions import actions, filters
 from exceptions.models import FulfillmentException
 
 from . import forms
 from .addresses import Address
-from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderStatus, ShipmentStatus
+from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderLine, OrderStatus, ShipmentStatus
 from .services import resolutions
 
 
@@ -29,11 +31,27 @@ def _cancellable(exception: FulfillmentException) -> bool:
     return status in CANCELLABLE
 
 
+HAS_SUBSTITUTE = "order_has_substitute"
+
+
+def _lines_with_a_substitute():
+    # The lines the substitution form offers a choice for.
+    return OrderLine.objects.filter(cancelled=False, sku__substitutes__isnull=False)
+
+
+def _has_substitute(exception: FulfillmentException) -> bool:
+    known = getattr(exception, HAS_SUBSTITUTE, None)  # annotated on the queue's rows
+    if known is not None:
+        return known
+    return _lines_with_a_substitute().filter(order_id=exception.order_id).exists()
+
+
 def _short_pick_after_release(exception: FulfillmentException) -> bool:
     return exception.type.code == "short_pick" and _order_status(exception) in AFTER_RELEASE
 
 
 def register_actions() -> None:
+    filters.annotate_rows(HAS_SUBSTITUTE, lambda: Exists(_lines_with_a_substitute().filter(order_id=OuterRef("order_id"))))
     actions.register(
         actions.Action(
             "release_hold",
@@ -182,6 +200,7 @@ def register_actions() -> None:
             applies=lambda e, user: (
                 e.is_open
                 and _order_status(e) in (OrderStatus.BACKORDERED, OrderStatus.READY, OrderStatus.ON_HOLD, OrderStatus.RECEIVED)
+                and _has_substitute(e)
             ),
             generic=False,
             verb="substitute SKUs",

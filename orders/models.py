@@ -182,6 +182,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.partner_id}/{self.external_id}"
 
+    @property
+    def display_name(self) -> str:
+        """How people know the order: the partner's code and the partner's own id for it."""
+        return f"{self.partner.code} {self.external_id}"
+
     # Transitions only set fields on self; services lock, save, write events and move stock.
 
     @transition(

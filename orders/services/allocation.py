@@ -289,7 +289,9 @@ def order_reallocate_owed_to(*, order: Order, location: Location, actor: Actor) 
     owed = [line for line in order.lines.order_by("line_number") if line.sku_id and not line.cancelled and line.quantity_open > 0]
     if not owed:
         raise Conflict(
-            OrderError.ILLEGAL_TRANSITION, f"Order {order.pk} owes nothing: every unit is on a shipment, shipped or cancelled."
+            OrderError.ILLEGAL_TRANSITION,
+            f"Order {order.display_name} owes nothing: every unit is on a shipment, shipped or cancelled.",
+            order=order.pk,
         )
     if not location.active or not location.ships_to_country(order.ship_country):
         raise InvalidInput(

@@ -27,7 +27,7 @@ from .locks import order_lock
 @dataclass
 class CountOutcome:
     movement: StockMovement | None
-    rerouted: dict[int, str] = field(default_factory=dict)  # order id -> routing outcome
+    rerouted: dict[str, str] = field(default_factory=dict)  # the order as people know it -> routing outcome
 
     @property
     def summary(self) -> str:
@@ -35,7 +35,7 @@ class CountOutcome:
             return "The count matches our figure; nothing changed."
         moved = f"On hand {self.movement.on_hand_delta:+d}"
         if self.rerouted:
-            outcomes = ", ".join(f"order {pk}: {outcome}" for pk, outcome in sorted(self.rerouted.items()))
+            outcomes = ", ".join(f"{name}: {outcome}" for name, outcome in self.rerouted.items())
             moved += f"; {len(self.rerouted)} order(s) lost their units and were routed again ({outcomes})"
         return moved + "."
 
@@ -85,5 +85,5 @@ def stock_count_accept(
     )
     outcome = CountOutcome(movement)
     for order in sorted(losing, key=lambda o: (o.priority, o.placed_at, o.pk)):
-        outcome.rerouted[order.pk] = order_route_locked(order, actor=actor).outcome
+        outcome.rerouted[order.display_name] = order_route_locked(order, actor=actor).get_outcome_display().lower()
     return outcome

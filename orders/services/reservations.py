@@ -41,7 +41,9 @@ def plan_lines_locked(order: Order, plan: Sequence[PlannedShipment]) -> dict[int
             raise InvalidInput(OrderError.INVALID_PLAN, "Every planned shipment needs at least one line.")
         for line_id, quantity in shipment.lines:
             if line_id not in lines:
-                raise InvalidInput(OrderError.INVALID_PLAN, f"Line {line_id} is not part of order {order.pk}.")
+                raise InvalidInput(
+                    OrderError.INVALID_PLAN, f"Line {line_id} is not part of order {order.external_id}.", order=order.pk
+                )
             if quantity <= 0:
                 raise InvalidInput(OrderError.INVALID_PLAN, "Planned quantities must be above zero.")
             planned[line_id] += quantity

@@ -146,8 +146,9 @@ def test_a_count_that_cannot_cover_the_reservations_routes_the_least_urgent_orde
     assert {o.status for o in (urgent, older, younger)} == {OrderStatus.ALLOCATED}
     counted(client, wms, 38)  # 45 reserved: the count leaves 7 short
 
-    act("accept_count", drifts().get(), coordinator)
+    result = act("accept_count", drifts().get(), coordinator)
 
+    assert f"2 order(s) lost their units and were routed again ({older.display_name}: " in result.message
     for order in (urgent, older, younger):
         order.refresh_from_db()
     # The youngest P3 gives up its 5, then the older P3 its 20 (7 short needs both); the P1 keeps its units.

@@ -11,6 +11,7 @@ from orders.models import OrderStatus as S
 from orders.models import ShipmentStatus as SS
 from orders.services import allocation as allocation_services
 from orders.services import lifecycle as lifecycle_services
+from orders.services import reservations as reservations_services
 from orders.services import shipments as shipments_services
 from tests.factories import (
     TEST_ACTOR,
@@ -310,3 +311,52 @@ def test_cancelling_the_last_unshipped_line_of_a_partially_shipped_order_ships_i
     assert OrderEvent.objects.filter(order=order, name="cancel_to_wms").exists()
     assert not Shipment.objects.filter(order=order, status__in=Shipment.ACTIVE).exists()
     assert order.status == S.SHIPPED
+
+
+def test_an_illegal_transition_names_the_order_as_people_know_it_and_keeps_its_id_in_the_detail():
+    order = order_in_state(S.CANCELLED)
+
+    with pytest.raises(IllegalTransition) as refused:
+        lifecycle_services.order_cancel(order=order, reason="again", actor=TEST_ACTOR)
+
+    assert refused.value.message == (
+        f"Order {order.partner.code} {order.external_id} is cancelled; 'Cancel order' is not possible from that status."
+    )
+    assert refused.value.detail["id"] == order.pk
+
+
+def test_an_illegal_transition_of_a_row_without_a_display_name_names_its_id():
+    shipment = shipment_in_state(SS.DELIVERED)
+
+    with pytest.raises(IllegalTransition) as refused:
+        shipments_services.shipment_pick(shipment=shipment, actor=TEST_ACTOR)
+
+    assert refused.value.message.startswith(f"Shipment {shipment.pk} is delivered;")
+
+
+def test_reallocating_an_order_that_owes_nothing_names_it_by_its_external_id():
+    order = order_in_state(S.RELEASED)
+
+    with pytest.raises(Conflict) as refused:
+        allocation_services.order_reallocate_owed_to(order=order, location=LocationFactory(), actor=TEST_ACTOR)
+
+    assert refused.value.message.startswith(f"Order {order.partner.code} {order.external_id} owes nothing")
+    assert refused.value.detail["order"] == order.pk
+
+
+def test_a_plan_with_a_line_of_another_order_names_the_order_by_its_external_id():
+    from core.errors import InvalidInput
+
+    order, other = order_in_state(S.READY), make_order()
+    site = LocationFactory()
+    stranger = other.lines.get()
+
+    with pytest.raises(InvalidInput) as refused:
+        allocation_services.order_allocate(
+            order=order,
+            plan=[reservations_services.PlannedShipment(site.pk, ((stranger.pk, 1),))],
+            actor=TEST_ACTOR,
+        )
+
+    assert refused.value.message == f"Line {stranger.pk} is not part of order {order.external_id}."
+    assert refused.value.detail["order"] == order.pk

@@ -135,6 +135,33 @@ def test_substitute_sku_takes_only_a_configured_substitute_and_converts_the_unit
     assert OrderEvent.objects.get(order=order, name="substitute_sku").data["before"] == {"sku": "ORIG", "base_quantity": 2}
 
 
+def test_substitute_sku_is_offered_only_when_a_line_s_sku_has_a_substitute(client, coordinator):
+    from exceptions.actions import available_actions
+
+    plain, original, substitute = SkuFactory(code="PLAIN"), SkuFactory(code="ORIG"), SkuFactory(code="SUB")
+    original.substitutes.add(substitute)
+    exceptions = {}
+    for name, sku in (("without", plain), ("with", original)):
+        order = order_mark_ready(order=make_order(lines=[(sku, 2)]), actor=TEST_ACTOR)
+        order_route(order=order, actor=TEST_ACTOR)
+        exceptions[name] = FulfillmentException.objects.get(order=order, type__code="out_of_stock")
+    client.force_login(coordinator)
+
+    for name, offered in (("without", False), ("with", True)):
+        exception = exceptions[name]
+        assert ("substitute_sku" in [a.code for a in available_actions(exception, coordinator)]) is offered
+        detail = client.get(reverse("exception-detail", args=[exception.pk]))
+        assert ("substitute_sku" in [action.code for action, _ in detail.context["action_forms"]]) is offered
+    rows = {row["exception"].pk: row["actions"] for row in client.get("/queues/?tab=team").context["rows"]}
+    assert "substitute_sku" not in rows[exceptions["without"].pk]
+    assert "substitute_sku" in rows[exceptions["with"].pk]
+
+    refused = client.post(
+        reverse("exception-action", args=[exceptions["without"].pk, "substitute_sku"]), {"substitution": ""}, **HTMX
+    )
+    assert refused.status_code == 409
+
+
 def cases_with_a_substitute(cases: int, case_pack: int, substitute_case_pack: int):
     """An order of `cases` cases of ORIG (case_pack units each), which SUB may replace; gives (order, line, SUB)."""
     original, substitute = SkuFactory(code="ORIG", case_pack=case_pack), SkuFactory(code="SUB", case_pack=substitute_case_pack)
