@@ -11,7 +11,7 @@ from django.db.models import Prefetch, Q
 from inventory.models import StockLevel
 
 from .filters import ExceptionFilter
-from .models import OPEN_STATUSES, ExceptionEvent, FulfillmentException
+from .models import OPEN_STATUSES, ExceptionEvent, FulfillmentException, Presence
 
 TABS = {"mine": "Mine", "team": "My teams", "unassigned": "Unassigned"}
 
@@ -44,6 +44,10 @@ def exception_list(*, user, tab: str, queue_ids: set[int] | None, params) -> Exc
 
 def tab_counts(*, user, queue_ids: set[int] | None) -> dict[str, int]:
     return {tab: FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids)).count() for tab in TABS}
+
+
+def is_away(user) -> bool:
+    return Presence.objects.filter(user=user, away=True).exists()
 
 
 def exception_get(pk: int) -> FulfillmentException:

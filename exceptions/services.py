@@ -29,6 +29,7 @@ from .models import (
     ExceptionStatus,
     ExceptionType,
     FulfillmentException,
+    Presence,
     Queue,
     Severity,
     SlaPolicy,
@@ -218,6 +219,17 @@ def exception_raise(
 
 
 # --- assignment -------------------------------------------------------------------------
+
+
+def presence_set(*, user, away: bool) -> Presence:
+    """Mark a person away (automatic assignment passes them by) or back. Presence keeps no history:
+    `updated_at` says only when it last changed."""
+    with transaction.atomic():
+        presence, _ = Presence.objects.select_for_update().get_or_create(user=user)
+        if presence.away != away:
+            presence.away = away
+            presence.save(update_fields=["away", "updated_at"])
+    return presence
 
 
 def _present_members(queue: Queue):

@@ -278,6 +278,9 @@ CACHES = {
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
 
+# How often the queue page reloads its rows while nobody is typing in it.
+QUEUE_REFRESH_SECONDS = int(os.environ.get("QUEUE_REFRESH_SECONDS", "30"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -44,7 +44,7 @@ class CorrectAddressForm(ActionForm):
     postal_code = forms.CharField(max_length=20, required=False)
     country = forms.CharField(max_length=2, min_length=2, help_text="Two-letter ISO code.")
 
-    field_order = [*ADDRESS_FIELDS, "operator_minutes"]
+    field_order = list(ADDRESS_FIELDS)
 
     def __init__(self, *args, exception=None, **kwargs):
         super().__init__(*args, exception=exception, **kwargs)
@@ -66,8 +66,7 @@ class ApproveSplitForm(ActionForm):
 
 class RejectSplitForm(ActionForm):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
-        initial="Customer prefers one parcel; wait for full stock",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What the customer told you"}),
         error_messages={"required": REASON_REQUIRED},
     )
 

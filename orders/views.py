@@ -11,14 +11,16 @@ from django_htmx.http import trigger_client_event
 
 from core.auth import role_required
 from core.errors import DomainError
+from core.roles import Role
 from exceptions import actions
 from exceptions import selectors as exception_selectors
-from exceptions.models import FulfillmentException
+from exceptions.models import FulfillmentException, Queue
 
 from . import routing, selectors
 from .models import Order, RoutingDecision
 
 APPROVAL_ACTIONS = ("approve_split", "reject_split", "cancel_line_ship_rest")
+DECIDERS = {Role.CUSTOMER_SERVICE: "customer service", Role.OPS_ADMIN: "an ops admin", Role.COORDINATOR: "a coordinator"}
 
 
 @role_required()
@@ -43,8 +45,37 @@ def order_detail(request, pk: int):
     )
 
 
+def _who_decides(exception: FulfillmentException | None, queues: dict[int, Queue]) -> str:
+    """For someone who cannot act: who can, named by the queue the split sits in now and the team owning it."""
+    if exception is None:
+        return ""
+    queue = queues.get(exception.queue_id)
+    if queue is None:
+        return "Customer service decides."
+    team = queue.team.name
+    who = DECIDERS.get(team, f"the {team.replace('_', ' ')} team")
+    if exception.escalated:
+        return f"Escalated to {queue.name}: {who} decides."
+    return f"{who[0].upper()}{who[1:]} decides."
+
+
+def _queues_of(orders) -> dict[int, Queue]:
+    # One read for the page, not one a row.
+    ids = {order.split_exceptions[0].queue_id for order in orders if order.split_exceptions}
+    return Queue.objects.select_related("team").in_bulk(ids)
+
+
 def _approval_row(
-    order: Order, user, *, message: str = "", error: str = "", failed: str = "", data=None, queue_ids=None, permissions=None
+    order: Order,
+    user,
+    *,
+    message: str = "",
+    error: str = "",
+    failed: str = "",
+    data=None,
+    queue_ids=None,
+    permissions=None,
+    queues: dict[int, Queue] | None = None,
 ) -> dict:
     exception = order.split_exceptions[0] if order.split_exceptions else None
     allowed = (
@@ -59,6 +90,7 @@ def _approval_row(
         "shipments": shipments,
         "can": {code: code in allowed for code in APPROVAL_ACTIONS},
         "open_lines": [line for line in order.all_lines if not line.cancelled],
+        "who_decides": _who_decides(exception, _queues_of([order]) if queues is None else queues),
         "message": message,
         "error": error,
         "failed": failed,
@@ -73,7 +105,9 @@ def split_approvals(request):
     page = Paginator(selectors.splits_awaiting_approval(), 25).get_page(request.GET.get("page"))
     # Who may do what is read once for the page, not once a row.
     queue_ids, permissions = actions.workable_queue_ids(request.user), request.user.get_all_permissions()
-    rows = [_approval_row(order, request.user, queue_ids=queue_ids, permissions=permissions) for order in page.object_list]
+    orders = list(page.object_list)
+    queues = _queues_of(orders)
+    rows = [_approval_row(order, request.user, queue_ids=queue_ids, permissions=permissions, queues=queues) for order in orders]
     return render(request, "orders/approvals.html", {"rows": rows, "page": page})
 
 
@@ -93,11 +127,13 @@ def split_approval_action(request, exception_id: int, code: str):
     except DomainError as error:
         order = selectors.splits_awaiting_approval().filter(pk=order_id).first()
         if order is None:
-            return render(
+            response = render(
                 request, "orders/approvals.html#notice", {"message": error.message, "error": True}, status=error.http_status
             )
+            return _with_waiting(response)
         context = _approval_row(order, request.user, error=error.message, failed=code, data=request.POST)
-        return render(request, "orders/approvals.html#row", context, status=error.http_status)
+        response = render(request, "orders/approvals.html#row", context, status=error.http_status)
+        return _with_waiting(response)
     order = selectors.splits_awaiting_approval().filter(pk=order_id).first()
     if order is not None:
         response = render(request, "orders/approvals.html#row", _approval_row(order, request.user, message=result.message))
@@ -106,4 +142,11 @@ def split_approval_action(request, exception_id: int, code: str):
         response = render(request, "orders/approvals.html#notice", {"message": result.message, "order_id": order_id})
     else:
         response = HttpResponse("")
+    response = _with_waiting(response)
     return trigger_client_event(response, "splits-changed", {"order": order_id, "action": code})
+
+
+def _with_waiting(response):
+    """The page's "N waiting" follows each decision (app.js reads countsChanged)."""
+    waiting = selectors.splits_awaiting_approval().count()
+    return trigger_client_event(response, "countsChanged", {"counters": {"waiting": waiting, "pages": max(1, -(-waiting // 25))}})

@@ -1,7 +1,12 @@
+import json
+import re
+from datetime import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from core.roles import Role
 from exceptions.models import FulfillmentException, Queue
@@ -176,3 +181,77 @@ def test_the_detail_page_runs_the_same_queries_for_10_and_500_exceptions(client,
     assert large == small
     with django_assert_max_num_queries(25):
         client.get(reverse("exception-detail", args=[last.pk]))
+
+
+def counts_event(response) -> dict:
+    return json.loads(response["HX-Trigger"])["countsChanged"]
+
+
+def test_an_inline_action_carries_the_new_tab_and_list_counts(client, coordinator):
+    Queue.objects.update(assignment=Queue.Assignment.MANUAL)
+    first, *_ = (raise_on_order(code) for code in ("out_of_stock", "out_of_stock", "short_pick"))
+    client.force_login(coordinator)
+    listing = "http://testserver/queues/?tab=unassigned"
+
+    claimed = client.post(
+        reverse("exception-action", args=[first.pk, "claim"]), {"tab": "unassigned"}, HTTP_HX_CURRENT_URL=listing, **HTMX
+    )
+
+    assert claimed.content == b""  # the row leaves: only the counters can say so
+    assert counts_event(claimed) == {"tabs": {"mine": 1, "team": 3, "unassigned": 2}, "counters": {"open": 2, "pages": 1}}
+
+    resolved = client.post(
+        reverse("exception-action", args=[first.pk, "resolve"]),
+        {"tab": "mine", "note": "Found them", "operator_minutes": 3},
+        HTTP_HX_CURRENT_URL="http://testserver/queues/?tab=mine",
+        **HTMX,
+    )
+    assert counts_event(resolved) == {"tabs": {"mine": 0, "team": 2, "unassigned": 2}, "counters": {"open": 0, "pages": 1}}
+
+
+def test_the_list_count_an_action_reports_keeps_the_filters_the_page_shows(client, coordinator):
+    Queue.objects.update(assignment=Queue.Assignment.MANUAL)
+    raise_on_order("out_of_stock")
+    warehouse = raise_on_order("short_pick")
+    raise_on_order("short_pick", make_order())
+    client.force_login(coordinator)
+
+    response = client.post(
+        reverse("exception-action", args=[warehouse.pk, "claim"]),
+        {"tab": "team"},
+        HTTP_HX_CURRENT_URL="http://testserver/queues/?tab=team&stage=warehouse&page=1",
+        **HTMX,
+    )
+
+    assert response.content.decode().lstrip().startswith(f'<tr id="exception-{warehouse.pk}"')
+    assert counts_event(response) == {"tabs": {"mine": 1, "team": 3, "unassigned": 2}, "counters": {"open": 2, "pages": 1}}
+
+
+def test_a_refused_action_still_reports_the_counts_as_they_are(client, coordinator):
+    Queue.objects.update(assignment=Queue.Assignment.MANUAL)
+    exception, _ = raise_on_order("out_of_stock"), raise_on_order("out_of_stock")
+    exception_claim(exception=exception, user=coordinator, actor=TEST_ACTOR)
+    client.force_login(coordinator)
+    resolve = reverse("exception-action", args=[exception.pk, "resolve"])
+    client.post(resolve, {"tab": "team", "note": "Done in another tab"}, **HTMX)
+
+    again = client.post(resolve, {"tab": "team", "note": "Done here too"}, **HTMX)  # a page that had not caught up
+
+    assert again.status_code == 409
+    assert counts_event(again) == {"tabs": {"mine": 0, "team": 1, "unassigned": 1}, "counters": {"open": 1, "pages": 1}}
+
+
+def test_the_queue_says_when_it_was_loaded_and_refreshes_at_the_configured_interval(client, coordinator, settings):
+    raise_on_order("out_of_stock")
+    client.force_login(coordinator)
+
+    assert 'hx-trigger="every 30s [queueIsIdle()]"' in client.get("/queues/?tab=team").content.decode()
+
+    settings.QUEUE_REFRESH_SECONDS = 4
+    body = client.get("/queues/?tab=team", HTTP_HX_TARGET="results", **HTMX).content.decode()
+    assert 'hx-trigger="every 4s [queueIsIdle()]"' in body
+    loaded = re.search(r'Loaded <time datetime="([^"]+)">(\d\d:\d\d:\d\d)</time>', body)
+    assert loaded, body
+    at = datetime.fromisoformat(loaded.group(1))
+    assert abs((timezone.now() - at).total_seconds()) < 60
+    assert loaded.group(2) == timezone.localtime(at).strftime("%H:%M:%S")

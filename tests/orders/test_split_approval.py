@@ -1,14 +1,21 @@
 """Customer service decides on proposed splits: approve, reject, cancel a line and ship the rest."""
 
+import json
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from core.actors import Actor
 from core.roles import Role
 from exceptions.models import FulfillmentException
+from exceptions.services import sla_sweep
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from inventory.services import stock_count_correction
+from orders.forms import RejectSplitForm
 from orders.models import Order, OrderStatus, RoutingDecision, Shipment
 from orders.services.addresses import order_change_address
 from orders.services.allocation import order_approve_split
@@ -293,3 +300,53 @@ def test_the_page_runs_the_same_queries_for_a_few_splits_or_a_page_full(client, 
 
     assert Order.objects.filter(status=OrderStatus.AWAITING_APPROVAL).count() == 12
     assert many == few
+
+
+def test_the_reject_form_starts_empty_and_an_empty_reason_is_refused(client, network, service_agent):
+    order, exception = proposed_split(network)
+    client.force_login(service_agent)
+
+    body = client.get(reverse("split-approvals")).content.decode()
+    reject = re.search(rf'<textarea id="reject-{order.pk}" name="reason"([^>]*)>(.*?)</textarea>', body, re.S)
+    assert reject and reject.group(2) == ""
+    assert "required" in reject.group(1) and "placeholder=" in reject.group(1)
+    assert "prefers one parcel" not in body
+    assert RejectSplitForm().fields["reason"].initial is None
+    before = (reserved_total(), StockMovement.objects.count())
+
+    for reason in ("", "   "):
+        response = post(client, exception, "reject_split", reason=reason)
+
+        assert response.status_code == 400
+        assert "A reason is required." in response.content.decode()
+        assert f'id="split-{order.pk}"' in response.content.decode()  # the row stays, its form open
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_APPROVAL
+    assert (reserved_total(), StockMovement.objects.count()) == before
+    assert FulfillmentException.objects.get(pk=exception.pk).status == "open"
+
+
+def test_the_waiting_count_follows_each_decision(client, network, service_agent):
+    _, exception = proposed_split(network)
+    _, second_exception = proposed_split(network)
+    client.force_login(service_agent)
+    assert '<span data-counter="waiting">2</span> waiting' in client.get(reverse("split-approvals")).content.decode()
+
+    response = post(client, exception, "approve_split")
+
+    assert json.loads(response["HX-Trigger"])["countsChanged"] == {"counters": {"waiting": 1, "pages": 1}}
+    refused = post(client, second_exception, "reject_split", reason="")
+    assert json.loads(refused["HX-Trigger"])["countsChanged"] == {"counters": {"waiting": 1, "pages": 1}}
+
+
+def test_an_escalated_split_says_where_it_went_and_who_decides_now(client, network, service_agent):
+    order, exception = proposed_split(network)
+    FulfillmentException.objects.filter(pk=exception.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    assert sla_sweep()["escalated"] == 1
+    client.force_login(service_agent)
+
+    body = client.get(reverse("split-approvals")).content.decode()
+
+    assert f'id="split-{order.pk}"' in body and "Approve split" not in body
+    assert "Escalated to Escalations: an ops admin decides." in body
+    assert "Customer service decides" not in body
