@@ -151,3 +151,34 @@ def close_django_connections() -> None:
     from django.db import connections
 
     connections.close_all()
+
+
+def insert_select(cursor, model, given: dict[str, str], source: str, params=()) -> int:
+    """INSERT INTO the model's table SELECT the `given` SQL expressions (by column, without placeholders) FROM `source`;
+    every other column gets its field's default, or NULL where it may.
+
+    The model's defaults live in Python, not in the database: a column added with a default needs nothing here.
+    """
+    from django.db import connection
+
+    columns, values, defaults = [], [], []
+    for model_field in model._meta.concrete_fields:
+        column = model_field.column
+        if column in given:
+            columns.append(column)
+            values.append(given[column])
+        elif model_field.primary_key or model_field.null:
+            continue
+        else:
+            default = model_field.get_default()
+            if default is None:
+                raise ValueError(f"{model.__name__}.{model_field.name} has no default: give it a value")
+            columns.append(column)
+            values.append("%s")
+            defaults.append(model_field.get_db_prep_save(default, connection))
+    if unknown := set(given) - set(columns):
+        raise ValueError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    table = connection.ops.quote_name(model._meta.db_table)
+    cursor.execute(f"INSERT INTO {table} ({names}) SELECT {', '.join(values)} FROM {source}", [*defaults, *params])
+    return cursor.rowcount
