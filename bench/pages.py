@@ -53,6 +53,7 @@ from bench.scratch import (
     insert_select,
     migrate_quietly,
     point_django_at,
+    quoted,
     require_postgres,
     setup_django_on,
     url_for_database,
@@ -78,12 +79,6 @@ QUEUE_PAGE_SIZE = 25
 EXPLAIN_RATIO = 3.0
 
 progress_console = Console(stderr=True)
-
-
-def quoted(model) -> str:
-    from django.db import connection
-
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 # --- loading ---------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from bench.scratch import (
     insert_select,
     migrate_quietly,
     point_django_at,
+    quoted,
     require_postgres,
     setup_django_on,
     url_for_database,
@@ -101,12 +102,6 @@ class Size:
 
 
 # --- loading ---------------------------------------------------------------------------------------
-
-
-def quoted(model) -> str:
-    from django.db import connection
-
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 def load(size: Size, until: datetime) -> None:

@@ -153,6 +153,13 @@ def close_django_connections() -> None:
     connections.close_all()
 
 
+def quoted(model) -> str:
+    """The model's table name, quoted for SQL."""
+    from django.db import connection
+
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def insert_select(cursor, model, given: dict[str, str], source: str, params=()) -> int:
     """INSERT INTO the model's table SELECT the `given` SQL expressions (by column, without placeholders) FROM `source`;
     every other column gets its field's default, or NULL where it may.
@@ -179,6 +186,6 @@ def insert_select(cursor, model, given: dict[str, str], source: str, params=()) 
     if unknown := set(given) - set(columns):
         raise ValueError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    table = connection.ops.quote_name(model._meta.db_table)
+    table = quoted(model)
     cursor.execute(f"INSERT INTO {table} ({names}) SELECT {', '.join(values)} FROM {source}", [*defaults, *params])
     return cursor.rowcount
