@@ -90,16 +90,21 @@ class StockViews:
         return bool(self.difference)
 
 
+def storefront_figure(*, location_id: int, sku_id: int) -> ReportedStock | None:
+    """The storefront's last available figure for the SKU at the location, where it names both as we do."""
+    return (
+        ReportedStock.objects.select_related("system")
+        .filter(system__kind=SystemKind.STOREFRONT, location_id=location_id, sku_id=sku_id)
+        .order_by("-reported_at")
+        .first()
+    )
+
+
 def stock_views(exception) -> StockViews:
     """Ours (live), the WMS's count (from the exception), and the storefront's last figure, in three queries."""
     detail = exception.detail if isinstance(exception.detail, dict) else {}
     ours = StockLevel.objects.filter(location_id=exception.location_id, sku_id=exception.sku_id).first()
-    storefront = (
-        ReportedStock.objects.select_related("system")
-        .filter(system__kind=SystemKind.STOREFRONT, location_id=exception.location_id, sku_id=exception.sku_id)
-        .order_by("-reported_at")
-        .first()
-    )
+    storefront = storefront_figure(location_id=exception.location_id, sku_id=exception.sku_id)
     counted_at = detail.get("counted_at")
     return StockViews(
         location=exception.location,

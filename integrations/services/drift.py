@@ -30,6 +30,7 @@ from orders.services.counts import stock_count_accept
 
 from ..errors import IntegrationError
 from ..models import ExternalSystem, InboundEvent, ReportedStock, SystemKind
+from ..selectors import storefront_figure
 from ..signatures import standard_headers
 from .outbox import MessageType, outbox_write, wms_for
 
@@ -81,15 +82,6 @@ class Reconciled:
 
     def __str__(self) -> str:
         return f"{self.matched} matched, {self.corrected} corrected within tolerance, {len(self.drifted)} beyond it"
-
-
-def storefront_figure(location: Location, sku: Sku) -> ReportedStock | None:
-    """The storefront's last available figure for the SKU at the location, where it names both as we do."""
-    return (
-        ReportedStock.objects.filter(system__kind=SystemKind.STOREFRONT, sku=sku, location=location)
-        .order_by("-reported_at")
-        .first()
-    )
 
 
 def _open_drift(location: Location, sku: Sku) -> FulfillmentException | None:
@@ -150,7 +142,7 @@ def _raise_drift(
     system: ExternalSystem, location: Location, sku: Sku, *, ours: int, counted: int, at: datetime, event: InboundEvent | None
 ) -> FulfillmentException:
     actor = Actor.external(system.slug)
-    shop = storefront_figure(location, sku)
+    shop = storefront_figure(location_id=location.pk, sku_id=sku.pk)
     difference = counted - ours
     share = f", {abs(difference) * 100 / ours:.0f}%" if ours else ""
     exception = exception_raise(
