@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from core.actors import Actor
 from core.db import atomic_retrying_deadlocks
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.roles import Role
 
 from . import forms, services
@@ -78,8 +78,18 @@ def workable_queue_ids(user) -> set[int] | None:
     )
 
 
-def may_work(user, queue_id: int, queue_ids: set[int] | None = None) -> bool:
-    queue_ids = workable_queue_ids(user) if queue_ids is None else queue_ids
+class _NotComputed:
+    """Stands for "the caller did not read the user's queues": None already means "every queue"."""
+
+    def __repr__(self) -> str:
+        return "NOT_COMPUTED"
+
+
+NOT_COMPUTED = _NotComputed()
+
+
+def may_work(user, queue_id: int, queue_ids: set[int] | _NotComputed | None = NOT_COMPUTED) -> bool:
+    queue_ids = workable_queue_ids(user) if queue_ids is NOT_COMPUTED else queue_ids
     return queue_ids is None or queue_id in queue_ids
 
 
@@ -88,7 +98,11 @@ def offered(exception: FulfillmentException, action: Action) -> bool:
 
 
 def available_actions(
-    exception: FulfillmentException, user, *, queue_ids: set[int] | None = None, permissions: set[str] | None = None
+    exception: FulfillmentException,
+    user,
+    *,
+    queue_ids: set[int] | _NotComputed | None = NOT_COMPUTED,
+    permissions: set[str] | None = None,
 ) -> list[Action]:
     """The actions this user may take on this exception now (for buttons and `allowed_actions`): the type's own,
     which fix its problem, first and in the order the type lists them; then the generic ones."""
@@ -153,6 +167,49 @@ def _perform(*, code: str, exception_id: int, user, data) -> ActionResult:
     outcome = action.run(exception, Actor.for_user(user), form.cleaned_data, user)
     exception.refresh_from_db()
     return ActionResult(exception, outcome if isinstance(outcome, str) else "")
+
+
+# --- many at once ---------------------------------------------------------------------------
+
+BULK_ACTIONS = ("claim", "assign", "comment", "resolve", "dismiss", "set_priority")
+BULK_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    exception_id: int
+    done: bool
+    message: str  # what happened, or why it was refused
+
+
+def action_perform_many(*, code: str, exception_ids: list[int], user, data) -> list[BulkOutcome]:
+    """Run one action on each exception, each in its own transaction through `action_perform`: an exception is
+    changed wholly or not at all, and one refused says why without stopping the others."""
+    if code not in BULK_ACTIONS:
+        raise InvalidInput(ExceptionError.UNKNOWN_ACTION, f"'{code}' cannot be run on many exceptions at once.")
+    ids = list(dict.fromkeys(exception_ids))
+    if not ids:
+        raise InvalidInput(ExceptionError.INVALID_ACTION_INPUT, "Select at least one exception.")
+    if len(ids) > BULK_LIMIT:
+        raise InvalidInput(
+            ExceptionError.INVALID_ACTION_INPUT,
+            f"{len(ids)} exceptions selected; at most {BULK_LIMIT} go at once. Narrow the filter.",
+        )
+    # Input that is wrong whatever the exception (an empty note) is refused once, before anything runs.
+    form = get(code).form_class(data, exception=None)
+    if not form.is_valid():
+        errors = {field: list(messages) for field, messages in form.errors.items() if field != "owner"}
+        if errors:
+            raise InvalidInput(ExceptionError.INVALID_ACTION_INPUT, next(iter(errors.values()))[0], fields=errors)
+    outcomes = []
+    for exception_id in ids:
+        try:
+            result = action_perform(code=code, exception_id=exception_id, user=user, data=data)
+        except DomainError as error:
+            outcomes.append(BulkOutcome(exception_id, False, error.message))
+        else:
+            outcomes.append(BulkOutcome(exception_id, True, result.message))
+    return outcomes
 
 
 # --- the generic actions ------------------------------------------------------------------
@@ -237,6 +294,18 @@ register(
         style="primary",
         run=lambda e, actor, d, user: services.exception_resolve(
             exception=e, note=d["note"], root_cause=d.get("root_cause", ""), actor=actor, operator_minutes=_minutes(d)
+        ),
+    )
+)
+register(
+    Action(
+        "set_priority",
+        "Change priority",
+        WORK,
+        forms.PriorityForm,
+        verb="change the priority of exceptions",
+        run=lambda e, actor, d, user: services.exception_set_priority(
+            exception=e, priority=d["priority"], note=d.get("note", ""), actor=actor
         ),
     )
 )

@@ -27,7 +27,25 @@ class ExceptionTypeFilter(django_filters.ModelChoiceFilter):
     field_class = ExceptionTypeChoiceField
 
 
+def search_condition(term: str) -> Q:
+    """What a coordinator types to find an exception: its number, the order's number or customer, or a SKU."""
+    term = term.strip()
+    number = term.lstrip("#").removeprefix("E").removeprefix("e")
+    condition = (
+        Q(order__external_id__iexact=term)
+        | Q(order__customer_email__iexact=term)
+        | Q(sku__code__iexact=term)
+        | Q(line__sku_code__iexact=term)
+    )
+    if "@" not in term and len(term) >= 3:
+        condition |= Q(order__customer_name__icontains=term)
+    if number.isdigit() and len(number) < 10:
+        condition |= Q(pk=int(number))
+    return condition
+
+
 class ExceptionFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(label="Search", method="filter_search")
     type = ExceptionTypeFilter(queryset=ExceptionType.objects.order_by("name"), empty_label="Any type")
     stage = django_filters.ChoiceFilter(field_name="type__stage", label="Stage", choices=Stage.choices, empty_label="Any stage")
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.order_by("name"), empty_label="Any queue")
@@ -38,12 +56,23 @@ class ExceptionFilter(django_filters.FilterSet):
 
     class Meta:
         model = FulfillmentException
-        fields = ["type", "stage", "queue", "priority", "location"]
+        fields = ["q", "type", "stage", "queue", "priority", "location"]
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         return queryset.annotate(**{name: expression() for name, expression in _row_annotations.items()})
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter or search is set: if not, the list is its tab and the tab's count is its count."""
+        return (
+            self.is_bound and self.form.is_valid() and any(value not in (None, "") for value in self.form.cleaned_data.values())
+        )
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(search_condition(value)) if value.strip() else queryset
+
     def filter_location(self, queryset, name, value):
-        # The site the problem is at, or the site an order's shipment leaves from.
-        return queryset.filter(Q(location=value) | Q(shipment__location=value)).distinct() if value else queryset
+        # The site the problem is at, or the site the shipment in question leaves from. Both are foreign keys
+        # going one way, so neither join repeats a row.
+        return queryset.filter(Q(location=value) | Q(shipment__location=value)) if value else queryset

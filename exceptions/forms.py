@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
+from core.priority import Priority
+
 from .errors import NOTE_REQUIRED, REASON_REQUIRED
 
 
@@ -78,6 +80,13 @@ class ResumeForm(ActionForm):
 
 class ResolveForm(NoteForm):
     root_cause = forms.CharField(max_length=200, required=False, help_text="Optional: what caused it, for the reports.")
+
+
+class PriorityForm(ActionForm):
+    asks_for_minutes = False
+
+    priority = forms.ChoiceField(choices=[("", "Choose a priority"), *Priority.choices])
+    note = forms.CharField(label="Why (optional)", widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
 class DismissForm(ActionForm):

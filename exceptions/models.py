@@ -195,7 +195,24 @@ class FulfillmentException(ConcurrentTransitionMixin, models.Model):
                 fields=["type", "dedupe_key"], condition=Q(status__in=OPEN_STATUSES), name="exception_one_open_per_problem"
             ),
         ]
-        indexes = [models.Index(fields=["queue", "status", "due_at"], name="exception_queue_status_due")]
+        indexes = [
+            models.Index(fields=["queue", "status", "due_at"], name="exception_queue_status_due"),
+            # The queue pages read only open rows; closed history would otherwise be walked past on every page.
+            models.Index(fields=["due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_due"),
+            models.Index(
+                fields=["queue", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_queue_due"
+            ),
+            models.Index(
+                fields=["owner", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_owner_due"
+            ),
+            models.Index(
+                fields=["location", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_location_due"
+            ),
+            models.Index(fields=["created_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_created"),
+            models.Index(
+                fields=["priority", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_priority_due"
+            ),
+        ]
         permissions = [
             ("work_exception", "Can claim, comment on, wait on and resolve exceptions"),
             ("assign_exception", "Can assign exceptions to others"),
@@ -248,6 +265,22 @@ class FulfillmentException(ConcurrentTransitionMixin, models.Model):
     def reopen(self) -> None:
         self.resolved_at = None
         self.resolution_action = ""
+
+
+class SavedView(models.Model):
+    """A person's named queue view: the tab, filters, search and sort as the query string of the queue page."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_name_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.name}"
 
 
 class ExceptionEvent(models.Model):

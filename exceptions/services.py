@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
+from django.http import QueryDict
 from django.utils import timezone
 
 from core.actors import SYSTEM, Actor
 from core.business_calendar import add_business_minutes, business_minutes_between
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.fsm import run_transition
 from core.priority import Priority
 from core.roles import Role
@@ -31,6 +32,7 @@ from .models import (
     FulfillmentException,
     Presence,
     Queue,
+    SavedView,
     Severity,
     SlaPolicy,
 )
@@ -216,6 +218,35 @@ def exception_raise(
     if exception_type.blocking and order is not None:
         hooks.blocking_raised(exception, actor)
     return exception
+
+
+# --- a person's views of the queue ------------------------------------------------------
+
+SAVED_VIEW_PARAMS = ("tab", "q", "type", "stage", "queue", "priority", "location", "sort", "size")
+
+
+@transaction.atomic
+def saved_view_save(*, user, name: str, query) -> SavedView:
+    """Name the view `query` (a QueryDict of the queue page) shows; the same name again replaces it."""
+    name = _require_text(name, "name", "Give the view a name.")
+    if len(name) > 60:
+        raise InvalidInput(
+            ExceptionError.INVALID_ACTION_INPUT, "A view's name is at most 60 characters.", fields={"name": ["Too long."]}
+        )
+    kept = QueryDict(mutable=True)
+    for key in SAVED_VIEW_PARAMS:
+        value = (query.get(key) or "").strip()
+        if value:
+            kept[key] = value
+    view, _ = SavedView.objects.update_or_create(user=user, name=name, defaults={"query": kept.urlencode()})
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, user, view_id: int) -> None:
+    deleted, _ = SavedView.objects.filter(user=user, pk=view_id).delete()
+    if not deleted:
+        raise NotFound(ExceptionError.INVALID_ACTION_INPUT, "You have no such saved view.")
 
 
 # --- assignment -------------------------------------------------------------------------
@@ -470,6 +501,48 @@ def exception_resolve(
         operator_minutes=operator_minutes,
         transition_kwargs={"action": action, "note": note, "root_cause": root_cause.strip()},
     )
+
+
+@transaction.atomic
+def exception_set_priority(
+    *, exception: FulfillmentException, priority: str, actor: Actor, note: str = "", operator_minutes: int = 0
+) -> FulfillmentException:
+    """Change an open exception's priority; its SLA follows the policy for the new priority, counted from detection."""
+    if priority not in Priority.values:
+        raise InvalidInput(
+            ExceptionError.INVALID_ACTION_INPUT, f"There is no priority {priority!r}.", fields={"priority": ["Choose P1 to P4."]}
+        )
+    exception = exception_lock(exception)
+    _require_open(exception)
+    if exception.priority == priority:
+        raise Conflict(ExceptionError.ACTION_NOT_AVAILABLE, f"The exception is already {priority}.")
+    before = {"priority": exception.priority, "due_at": exception.due_at.isoformat()}
+    now = timezone.now()
+    policy = _policy_for(exception.type, priority)
+    first_due, warn_at, due_at = sla_deadlines(policy, priority, exception.detected_at)
+    exception.priority, exception.sla_policy = priority, policy
+    exception.first_response_due_at, exception.warn_at, exception.due_at = first_due, warn_at, due_at
+    fields = ["priority", "sla_policy", "first_response_due_at", "warn_at", "due_at"]
+    if exception.warned_at and warn_at > now:
+        # The warning belonged to the old deadline; the new one warns again in its time.
+        exception.warned_at = None
+        fields.append("warned_at")
+    _touch(exception, operator_minutes=operator_minutes, now=now, fields=fields)
+    exception.save(update_fields=[*fields, "updated_at"])
+    events.exception_action(
+        exception,
+        actor=actor,
+        action="set_priority",
+        note=note.strip(),
+        operator_minutes=operator_minutes,
+        data={
+            "from_priority": before["priority"],
+            "to_priority": priority,
+            "from_due_at": before["due_at"],
+            "due_at": due_at.isoformat(),
+        },
+    )
+    return exception
 
 
 @transaction.atomic

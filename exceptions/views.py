@@ -3,6 +3,8 @@ selectors, every change goes through `actions.action_perform`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -17,11 +20,11 @@ from django_htmx.http import trigger_client_event
 
 from core.auth import role_required
 from core.errors import DomainError
+from core.priority import Priority
 
 from . import actions, selectors, services
 from .models import FulfillmentException
 
-PAGE_SIZE = 25
 CHANGED = "exceptions-changed"
 COUNTS_CHANGED = "countsChanged"
 
@@ -61,32 +64,176 @@ def _row(exception, ctx: ActionContext, *, tab: str, error: str = "", failed: st
     }
 
 
-@role_required()
-@require_GET
-@vary_on_headers("HX-Request")
-def queue_page(request):
-    tab = request.GET.get("tab") if request.GET.get("tab") in selectors.TABS else "mine"
-    ctx = ActionContext(request.user)
+class BoundedPaginator(Paginator):
+    """Pages over the first `selectors.ROW_LIMIT` rows; the count comes from `count_of` (a tab's count when the
+    list is the whole tab) or a count that stops at the limit."""
+
+    def __init__(self, queryset, per_page: int, *, count: int | None = None):
+        super().__init__(queryset[: selectors.ROW_LIMIT], per_page)
+        self._known_count = count
+        self._queryset = queryset
+
+    @cached_property
+    def count(self) -> int:
+        if self._known_count is not None:
+            return min(self._known_count, selectors.ROW_LIMIT)
+        return selectors.bounded_count(self._queryset)
+
+
+def _with(query: QueryDict, **changes) -> str:
+    changed = query.copy()
+    for key, value in changes.items():
+        changed.pop(key, None)
+        if value not in (None, ""):
+            changed[key] = value
+    return changed.urlencode()
+
+
+def _sort_links(query: QueryDict) -> dict[str, dict]:
+    """Each sortable column's link: its natural direction first, the other way when it is already sorted so."""
+    current, descending = selectors.sort_of(query)
+    links = {}
+    for key, sort in selectors.SORTS.items():
+        active = key == current
+        value = f"-{key}" if active and not descending else key
+        links[key] = {
+            "label": sort.label,
+            "url": "?" + _with(query, sort=None if value == selectors.DEFAULT_SORT else value, page=None),
+            "active": active,
+            "ascending": sort.ascending(descending),
+        }
+    return links
+
+
+def _queue_context(request, *, params: QueryDict, tab: str, ctx: ActionContext, report=None) -> dict:
     counts = selectors.tab_counts(user=request.user, queue_ids=ctx.queue_ids)
-    filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=request.GET)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
+    filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=params)
+    size = selectors.page_size_of(params)
+    paginator = BoundedPaginator(filterset.qs, size, count=None if filterset.narrowed else counts[tab])
+    page = paginator.get_page(params.get("page"))
+    query = params.copy()
     query.pop("page", None)
-    context = {
+    refused = {outcome.exception_id: outcome.message for outcome in (report.refused if report else [])}
+    rows = [_row(e, ctx, tab=tab, error=refused.get(e.pk, "")) for e in page.object_list]
+    sort_key, _ = selectors.sort_of(params)
+    return {
         "tab": tab,
-        "tabs": selectors.TABS,
+        "tabs": [
+            {"key": key, "label": label, "count": counts[key], "url": "?" + _with(query, tab=key, page=None)}
+            for key, label in selectors.TABS.items()
+        ],
         "counts": counts,
+        "row_limit": selectors.ROW_LIMIT,
         "filter": filterset,
         "page": page,
-        "rows": [_row(e, ctx, tab=tab) for e in page.object_list],
+        "rows": rows,
         "query": query.urlencode(),
-        "tab_query": {k: v for k, v in request.GET.items() if k not in ("tab", "page")},
+        "sorts": _sort_links(query),
+        "sort": sort_key,
+        "page_size": size,
+        "page_sizes": selectors.PAGE_SIZES,
+        "bulk_actions": [actions.get(code) for code in actions.BULK_ACTIONS],
+        "bulk_limit": actions.BULK_LIMIT,
+        "priorities": Priority.choices,
+        "members": _assignable_people(page.object_list),
+        "report": report,
+        "saved_views": selectors.saved_views(request.user),
         "refresh_seconds": refresh_seconds(),
         "loaded_at": timezone.now(),
         "away": selectors.is_away(request.user),
     }
+
+
+def _assignable_people(exceptions) -> list:
+    # The members of the queues on the page, already prefetched with the rows.
+    people = {member.pk: member for exception in exceptions for member in exception.queue.members.all()}
+    return sorted(people.values(), key=lambda member: member.get_username())
+
+
+def _tab_of(params) -> str:
+    return params.get("tab") if params.get("tab") in selectors.TABS else "mine"
+
+
+@role_required()
+@require_GET
+@vary_on_headers("HX-Request")
+def queue_page(request):
+    tab = _tab_of(request.GET)
+    context = _queue_context(request, params=request.GET, tab=tab, ctx=ActionContext(request.user))
     template = "exceptions/queue.html#results" if request.htmx and request.htmx.target == "results" else "exceptions/queue.html"
     return render(request, template, context)
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    label: str
+    done: list
+    refused: list  # BulkOutcome
+    names: dict  # the refused exceptions' type names, for the summary
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.refused)
+
+
+@role_required()
+@require_POST
+def queue_bulk(request):
+    """One action on the selected exceptions, or on all that match the list's filters; each one is done wholly or
+    refused with its reason, shown in its row and in the summary."""
+    params = QueryDict(request.POST.get("list_query", ""))
+    tab = _tab_of(params)
+    ctx = ActionContext(request.user)
+    code = request.POST.get("action", "")
+    if request.POST.get("all_matching") == "1":
+        filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=params)
+        ids = list(filterset.qs.values_list("pk", flat=True)[: actions.BULK_LIMIT + 1])
+    else:
+        ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()]
+    try:
+        outcomes = actions.action_perform_many(code=code, exception_ids=ids, user=request.user, data=request.POST)
+    except DomainError as error:
+        context = _queue_context(request, params=params, tab=tab, ctx=ctx)
+        context["bulk_error"] = error.message
+        response = render(request, "exceptions/queue.html#results", context, status=error.http_status)
+        return response if request.htmx else HttpResponseBadRequest(error.message)
+    refused = [outcome for outcome in outcomes if not outcome.done]
+    names = dict(FulfillmentException.objects.filter(pk__in=[o.exception_id for o in refused]).values_list("pk", "type__name"))
+    report = BulkReport(actions.get(code).label, [o for o in outcomes if o.done], refused, names)
+    if not request.htmx:
+        messages.success(request, f"{report.label}: {len(report.done)} of {len(outcomes)} done.")
+        for outcome in refused:
+            messages.error(request, f"#{outcome.exception_id}: {outcome.message}")
+        return redirect(f"{reverse('queues')}?{params.urlencode()}")
+    response = render(
+        request, "exceptions/queue.html#results", _queue_context(request, params=params, tab=tab, ctx=ctx, report=report)
+    )
+    response = _with_counts(response, request, tab=tab, queue_ids=ctx.queue_ids, params=params)
+    return trigger_client_event(response, CHANGED, {"ids": [o.exception_id for o in report.done], "action": code})
+
+
+@role_required()
+@require_POST
+def saved_view_create(request):
+    query = QueryDict(request.POST.get("list_query", ""))
+    try:
+        view = services.saved_view_save(user=request.user, name=request.POST.get("name", ""), query=query)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect(f"{reverse('queues')}?{query.urlencode()}")
+    messages.success(request, f"Saved the view “{view.name}”.")
+    return redirect(f"{reverse('queues')}?{view.query}")
+
+
+@role_required()
+@require_POST
+def saved_view_remove(request, pk: int):
+    try:
+        services.saved_view_delete(user=request.user, view_id=pk)
+    except DomainError as error:
+        raise Http404(error.message) from None
+    messages.success(request, "The saved view is gone.")
+    return redirect("queues")
 
 
 def _detail_context(request, exception, *, error: str = "", failed: str = "", data=None) -> dict:
@@ -131,12 +278,14 @@ def _list_params(request) -> QueryDict:
     return QueryDict(urlsplit(current).query if current else "")
 
 
-def _with_counts(response, request, *, tab: str, queue_ids):
+def _with_counts(response, request, *, tab: str, queue_ids, params: QueryDict | None = None):
     """Tell the page its new totals with the answer, so the badges and the pager follow the action."""
-    filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=queue_ids, params=_list_params(request))
-    total = filterset.qs.count()
-    counters = {"open": total, "pages": max(1, -(-total // PAGE_SIZE))}
+    params = _list_params(request) if params is None else params
+    filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=queue_ids, params=params)
     tabs = selectors.tab_counts(user=request.user, queue_ids=queue_ids)
+    total = selectors.bounded_count(filterset.qs) if filterset.narrowed else tabs[tab]
+    shown = f"{selectors.ROW_LIMIT}+" if total >= selectors.ROW_LIMIT else total
+    counters = {"open": shown, "pages": max(1, -(-min(total, selectors.ROW_LIMIT) // selectors.page_size_of(params)))}
     return trigger_client_event(response, COUNTS_CHANGED, {"tabs": tabs, "counters": counters})
 
 

@@ -33,3 +33,12 @@ def sla_badge(exception, now=None):
         timezone.localtime(exception.due_at).strftime("%d %b %H:%M"),
         text,
     )
+
+
+@register.filter
+def age(moment, now=None):
+    """How long ago, short: "3d 4h", "25m"."""
+    if not moment:
+        return ""
+    now = now or timezone.now()
+    return _duration(max(0, int((now - moment).total_seconds() // 60)))

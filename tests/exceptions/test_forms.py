@@ -10,7 +10,7 @@ from tests.factories import make_order, raise_on_order
 pytestmark = pytest.mark.django_db
 
 # Steps that only move an exception between people or statuses; every other action fixes something.
-ADMINISTRATIVE = {"claim", "assign", "wait", "resume", "reopen", "request_recount"}
+ADMINISTRATIVE = {"claim", "assign", "wait", "resume", "reopen", "request_recount", "set_priority"}
 HANDS_ON = {
     "comment",
     "resolve",
