@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, SlaPolicy
+from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, SavedView, SlaPolicy
 
 
 @admin.register(Queue)
@@ -20,6 +20,14 @@ class PresenceAdmin(admin.ModelAdmin):
     list_display = ["user", "away", "updated_at"]
     list_filter = ["away"]
     search_fields = ["user__username"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "query", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username"]
+    raw_id_fields = ["user"]
 
 
 class SlaPolicyInline(admin.TabularInline):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -12,7 +11,7 @@ from django.db.models import F, Prefetch, Q
 from inventory.models import StockLevel
 
 from .filters import ExceptionFilter
-from .models import OPEN_STATUSES, ExceptionEvent, FulfillmentException, Presence, SavedView
+from .models import OPEN_STATUSES, FulfillmentException, Presence, SavedView
 
 TABS = {"mine": "Mine", "team": "My teams", "unassigned": "Unassigned"}
 
@@ -134,61 +133,6 @@ def exception_get(pk: int) -> FulfillmentException:
         .prefetch_related("queue__members")
         .get(pk=pk)
     )
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: object
-    source: str  # "order" or "exception"
-    title: str
-    actor: str
-    note: str
-    detail: dict
-
-
-def _order_entry(event) -> TimelineEntry:
-    """An OrderEvent (known here only through the order's `events` relation)."""
-    if event.kind in ("transition", "shipment"):
-        what = f"Shipment {event.shipment_id}" if event.kind == "shipment" else "Order"
-        title = (
-            f"{what} {event.name.replace('_', ' ')}: {event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
-        )
-    else:
-        title = f"Order {event.get_kind_display().lower()}: {event.name.replace('_', ' ')}"
-    note = event.data.get("reason", "") if isinstance(event.data, dict) else ""
-    return TimelineEntry(event.at, "order", title, event.actor, note, event.data)
-
-
-def _exception_entry(event: ExceptionEvent, *, named: bool) -> TimelineEntry:
-    label = event.get_kind_display()
-    if event.kind == ExceptionEvent.Kind.STATUS_CHANGED:
-        change = f"{event.from_status.replace('_', ' ')} → {event.to_status.replace('_', ' ')}"
-        label = f"{event.action.replace('_', ' ').capitalize()}: {change}"
-    elif event.kind == ExceptionEvent.Kind.ASSIGNED:
-        label = f"Assigned to {event.data.get('owner', '')}"
-    elif event.kind == ExceptionEvent.Kind.ESCALATED:
-        label = f"Escalated to {event.data.get('to_queue')} ({event.data.get('from_priority')} → {event.data.get('to_priority')})"
-    if event.operator_minutes:
-        label += f" · {event.operator_minutes} min"
-    if named:
-        label = f"{event.exception.type.name}: {label}"
-    return TimelineEntry(event.at, "exception", label, event.actor, event.note, event.data)
-
-
-def timeline(*, order=None, exception: FulfillmentException | None = None) -> list[TimelineEntry]:
-    """One history, newest first: an exception's events with its order's, or an order's events with those of all
-    its exceptions (each named by its type)."""
-    if exception is not None:
-        exception_events = ExceptionEvent.objects.filter(exception=exception)
-        order_events = exception.order.events.all() if exception.order_id else []
-    else:
-        exception_events = ExceptionEvent.objects.filter(exception__order=order).select_related("exception__type")
-        order_events = order.events.all()
-    entries = chain(
-        (_exception_entry(event, named=exception is None) for event in exception_events),
-        (_order_entry(event) for event in order_events),
-    )
-    return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from core.priority import Priority
 
 from . import actions, selectors, services
 from .models import FulfillmentException
+from .timeline import timeline
 
 CHANGED = "exceptions-changed"
 COUNTS_CHANGED = "countsChanged"
@@ -244,7 +245,7 @@ def _detail_context(request, exception, *, error: str = "", failed: str = "", da
         forms.append((action, actions.action_form(action.code, exception, bound)))
     return {
         "exception": exception,
-        "timeline": selectors.timeline(exception=exception),
+        "timeline": timeline(exception=exception),
         "stock": selectors.stock_grid(exception),
         "lines": list(exception.order.lines.select_related("sku")) if exception.order_id else [],
         "shipments": list(exception.order.shipments.select_related("location")) if exception.order_id else [],

@@ -1,10 +1,11 @@
-"""Order pages: one order with its routing explanation, and customer service's split approvals."""
+"""Order pages: one order with its routing explanation, timeline and actions, and customer service's split approvals."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -13,36 +14,70 @@ from core.auth import role_required
 from core.errors import DomainError
 from core.roles import Role
 from exceptions import actions
-from exceptions import selectors as exception_selectors
 from exceptions.models import FulfillmentException, Queue
+from exceptions.timeline import timeline
 
-from . import routing, selectors
+from . import order_forms, routing, selectors
 from .models import Order, RoutingDecision
 
 APPROVAL_ACTIONS = ("approve_split", "reject_split", "cancel_line_ship_rest")
 DECIDERS = {Role.CUSTOMER_SERVICE: "customer service", Role.OPS_ADMIN: "an ops admin", Role.COORDINATOR: "a coordinator"}
 
 
-@role_required()
-@require_GET
-def order_detail(request, pk: int):
+def _order_or_404(pk: int) -> Order:
     try:
-        order = selectors.order_get(pk)
+        return selectors.order_get(pk)
     except Order.DoesNotExist:
         raise Http404("No such order.") from None
-    decisions = [(decision, routing.routing_explanation(decision)) for decision in order.routing_decisions.all()]
-    return render(
-        request,
-        "orders/detail.html",
+
+
+def _order_context(request, order: Order, *, error: str = "", failed: str = "", data=None) -> dict:
+    """The order page: its lines with their prices, its exceptions, its timeline in words, and the actions the
+    person may take on it now, as forms (the one that failed bound to what was sent, to show why)."""
+    permissions = request.user.get_all_permissions()
+    offered = [
+        action
+        for action in order_forms.ORDER_ACTIONS.values()
+        if order_forms.may_take(request.user, action, permissions) and action.applies(order)
+    ]
+    action_forms = [
+        (action, action.form_class(data if action.code == failed else None, order=order))
+        for action in offered
+        if action.code != order_forms.CANCEL_LINE
+    ]
+    lines_cancellable = any(action.code == order_forms.CANCEL_LINE for action in offered)
+    failed_line = str(data.get("line", "")) if data is not None and failed == order_forms.CANCEL_LINE else ""
+    lines = [
         {
-            "order": order,
-            "lines": order.lines.all(),
-            "shipments": order.shipments.all(),
-            "decisions": decisions,
-            "exceptions": order.exceptions.all(),
-            "timeline": exception_selectors.timeline(order=order),
-        },
-    )
+            "line": line,
+            "total": line.unit_price * line.quantity,
+            "cancellable": lines_cancellable and not line.cancelled,
+            "failed": failed_line == str(line.pk),
+        }
+        for line in order.lines.all()
+    ]
+    decisions = [(decision, routing.routing_explanation(decision)) for decision in order.routing_decisions.all()]
+    return {
+        "order": order,
+        "lines": lines,
+        "shipments": order.shipments.all(),
+        "decisions": decisions,
+        "exceptions": order.exceptions.all(),
+        "timeline": timeline(order=order),
+        "action_forms": action_forms,
+        "error": error,
+        "failed": failed,
+        "data": data,
+    }
+
+
+@role_required()
+@require_GET
+@vary_on_headers("HX-Request")
+def order_detail(request, pk: int):
+    order = _order_or_404(pk)
+    template = "orders/detail.html#body" if request.htmx and request.htmx.target == "order" else "orders/detail.html"
+    return render(request, template, _order_context(request, order))
 
 
 def _who_decides(exception: FulfillmentException | None, queues: dict[int, Queue]) -> str:
@@ -73,7 +108,7 @@ def _approval_row(
     error: str = "",
     failed: str = "",
     data=None,
-    queue_ids=None,
+    queue_ids=actions.NOT_COMPUTED,
     permissions=None,
     queues: dict[int, Queue] | None = None,
 ) -> dict:
@@ -131,12 +166,27 @@ def split_approval_action(request, exception_id: int, code: str):
                 request, "orders/approvals.html#notice", {"message": error.message, "error": True}, status=error.http_status
             )
             return _with_waiting(response)
-        context = _approval_row(order, request.user, error=error.message, failed=code, data=request.POST)
+        context = _approval_row(
+            order,
+            request.user,
+            error=error.message,
+            failed=code,
+            data=request.POST,
+            queue_ids=actions.workable_queue_ids(request.user),
+            permissions=request.user.get_all_permissions(),
+        )
         response = render(request, "orders/approvals.html#row", context, status=error.http_status)
         return _with_waiting(response)
     order = selectors.splits_awaiting_approval().filter(pk=order_id).first()
     if order is not None:
-        response = render(request, "orders/approvals.html#row", _approval_row(order, request.user, message=result.message))
+        context = _approval_row(
+            order,
+            request.user,
+            message=result.message,
+            queue_ids=actions.workable_queue_ids(request.user),
+            permissions=request.user.get_all_permissions(),
+        )
+        response = render(request, "orders/approvals.html#row", context)
     elif RoutingDecision.objects.filter(order_id=order_id).count() > decisions_before:
         # Planned again (the stock had gone): say so where the row was.
         response = render(request, "orders/approvals.html#notice", {"message": result.message, "order_id": order_id})
@@ -150,3 +200,25 @@ def _with_waiting(response):
     """The page's "N waiting" follows each decision (app.js reads countsChanged)."""
     waiting = selectors.splits_awaiting_approval().count()
     return trigger_client_event(response, "countsChanged", {"counters": {"waiting": waiting, "pages": max(1, -(-waiting // 25))}})
+
+
+@role_required()
+@require_POST
+def order_action(request, pk: int, code: str):
+    """Run one action of the order page. htmx posts get the page body back; plain posts are redirected to the
+    order with a message. A refused action answers with the page and the reason, and changes nothing."""
+    action = order_forms.ORDER_ACTIONS.get(code)
+    if action is None:
+        raise Http404("No such order action.")
+    order = _order_or_404(pk)
+    try:
+        done = order_forms.order_action_perform(action=action, order=order, user=request.user, data=request.POST)
+    except DomainError as error:
+        context = _order_context(request, _order_or_404(pk), error=error.message, failed=code, data=request.POST)
+        template = "orders/detail.html#body" if request.htmx else "orders/detail.html"
+        return render(request, template, context, status=error.http_status)
+    if request.htmx:
+        response = render(request, "orders/detail.html#body", {**_order_context(request, _order_or_404(pk)), "done": done})
+        return trigger_client_event(response, "order-changed", {"order": pk, "action": code})
+    messages.success(request, done)
+    return redirect("order-detail", pk=pk)

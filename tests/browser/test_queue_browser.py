@@ -38,8 +38,8 @@ def test_a_coordinator_claims_and_resolves_without_a_page_reload(live_server, pa
 
     page.goto(f"{live_server.url}/exceptions/{exception.pk}/")
     timeline = page.locator(".timeline").inner_text()
-    assert "Claimed" in timeline
-    assert "Resolve: in progress → resolved" in timeline
+    assert "Coordinator carla claimed the exception" in timeline
+    assert "Coordinator carla resolved the exception (6 min)" in timeline
     assert "Found the missing units on the next shelf" in timeline
     screenshot("exception-detail-timeline")
     assert list(ExceptionEvent.objects.filter(exception=exception).values_list("kind", flat=True)) == [
