@@ -1,14 +1,16 @@
-"""retry_sync, and the three fixes of an inventory_drift, registered into the exceptions registry at start-up."""
+"""retry_sync, the three fixes of an inventory_drift, and change_carrier for a failed label, registered into the
+exceptions registry at start-up."""
 
 from __future__ import annotations
 
 from django import forms
 
-from exceptions import actions
+from exceptions import actions, filters
 from exceptions.forms import ActionForm
-from exceptions.models import ExceptionStatus
+from exceptions.models import ExceptionStatus, FulfillmentException
 
-from .services import drift, retries
+from .forms import ChangeCarrierForm
+from .services import drift, labels, retries
 
 
 class RetrySyncForm(ActionForm):
@@ -39,7 +41,20 @@ def _drift_open(exception) -> bool:
     return exception.is_open and exception.location_id is not None and exception.sku_id is not None
 
 
+RELABELLABLE = "shipment_relabellable"
+
+
+def _relabellable(exception) -> bool:
+    if exception.shipment_id is None:
+        return False
+    known = getattr(exception, RELABELLABLE, None)  # annotated on the queue's rows
+    if known is not None:
+        return known
+    return FulfillmentException.objects.filter(pk=exception.pk).filter(labels.relabellable()).exists()
+
+
 def register_actions() -> None:
+    filters.annotate_rows(RELABELLABLE, labels.relabellable)
     actions.register(
         actions.Action(
             "retry_sync",
@@ -96,5 +111,25 @@ def register_actions() -> None:
             applies=lambda e, user: _drift_open(e) and e.status != ExceptionStatus.WAITING,
             generic=False,
             verb="ask for recounts",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "change_carrier",
+            "Change carrier and retry the label",
+            "orders.reallocate_order",
+            ChangeCarrierForm,
+            run=lambda e, actor, d, user: labels.exception_change_carrier(
+                exception=e,
+                carrier=d["carrier"],
+                service=d["service"],
+                actor=actor,
+                note=d.get("note", ""),
+                operator_minutes=_minutes(d),
+            ),
+            applies=lambda e, user: e.is_open and _relabellable(e),
+            generic=False,
+            verb="change carriers",
+            style="primary",
         )
     )

@@ -395,6 +395,8 @@ class Simulator:
                 self.tickets[shipment_id].cancelled = True
         elif system.kind == SystemKind.WMS and type == "count.requested":
             self._schedule(self.behaviour_rng.uniform(*RECOUNT_DELAY), lambda: self.build_recount(data))
+        elif system.kind == SystemKind.WMS and type == "label.retry":
+            self._relabel(data)
         elif system.kind == SystemKind.ERP and type == "item_fulfillment.created":
             if self.behaviour_rng.random() < self.options.uninvoiced_rate:
                 self.uninvoiced += 1
@@ -413,6 +415,14 @@ class Simulator:
         steps += ["shipment.shipped", "shipment.delivered"]
         self.tickets[shipment_id] = Ticket(shipment_id, data, steps)
         self._schedule(rng.uniform(*STEP_DELAYS[steps[0]]), lambda: self._next_step(shipment_id))
+
+    def _relabel(self, data: dict) -> None:
+        """The label printed again with the carrier and service the portal chose: the parcel leaves with them (its
+        shipment.shipped names that carrier). A parcel already gone or a ticket it never had: nothing to do."""
+        ticket = self.tickets.get(data.get("shipment_id"))
+        if ticket is None or ticket.cancelled or "shipment.shipped" not in ticket.steps:
+            return
+        ticket.data["carrier"], ticket.data["service"] = data.get("carrier"), data.get("service")
 
     # --- what is due ----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from exceptions.models import FulfillmentException
 from . import forms
 from .addresses import Address
 from .models import ADDRESS_EDITABLE, AFTER_RELEASE, CANCELLABLE, OrderLine, OrderStatus, ShipmentStatus
-from .services import resolutions
+from .services import duplicates, mappings, resolutions
 
 
 def _order_status(exception: FulfillmentException) -> str | None:
@@ -48,6 +48,16 @@ def _has_substitute(exception: FulfillmentException) -> bool:
 
 def _short_pick_after_release(exception: FulfillmentException) -> bool:
     return exception.type.code == "short_pick" and _order_status(exception) in AFTER_RELEASE
+
+
+def _unknown_sku_line_open(exception: FulfillmentException) -> bool:
+    # The line is loaded with the queue's rows: no query per row.
+    line = exception.line if exception.line_id else None
+    return line is not None and line.sku_id is None and not line.cancelled
+
+
+def _duplicate_with_twin(exception: FulfillmentException) -> bool:
+    return exception.type.code == duplicates.DUPLICATE and duplicates.twin_id(exception) is not None
 
 
 def register_actions() -> None:
@@ -204,5 +214,49 @@ def register_actions() -> None:
             ),
             generic=False,
             verb="substitute SKUs",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "map_sku",
+            "Map to our SKU",
+            "orders.substitute_sku",
+            forms.MapSkuForm,
+            run=lambda e, actor, d, user: mappings.exception_map_sku(
+                exception=e, sku=d["sku"], remember=d["remember"], actor=actor, user=user, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and _order_status(e) in ADDRESS_EDITABLE and _unknown_sku_line_open(e),
+            generic=False,
+            verb="map partners' SKUs to ours",
+            style="primary",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "cancel_duplicate",
+            "Cancel one of the two",
+            "orders.cancel_order",
+            forms.CancelDuplicateForm,
+            run=lambda e, actor, d, user: duplicates.exception_cancel_duplicate(
+                exception=e, cancel=d["cancel"], reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and _duplicate_with_twin(e),
+            generic=False,
+            verb="cancel orders",
+            style="danger",
+        )
+    )
+    actions.register(
+        actions.Action(
+            "keep_both",
+            "Keep both orders",
+            "orders.release_hold",
+            forms.KeepBothForm,
+            run=lambda e, actor, d, user: duplicates.exception_keep_both(
+                exception=e, reason=d["reason"], actor=actor, operator_minutes=_minutes(d)
+            ),
+            applies=lambda e, user: e.is_open and _duplicate_with_twin(e),
+            generic=False,
+            verb="keep suspected duplicate orders",
         )
     )

@@ -12,6 +12,7 @@ from .models import (
     OrderEvent,
     OrderLine,
     Partner,
+    PartnerSkuMapping,
     RoutingDecision,
     RoutingRule,
     RoutingRuleLocation,
@@ -26,6 +27,23 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["code", "name"]
     readonly_fields = ["api_user", "created_at"]
+
+
+@admin.register(PartnerSkuMapping)
+class PartnerSkuMappingAdmin(admin.ModelAdmin):
+    """What intake reads a partner's own SKU code as; people also add these from an unknown_sku exception."""
+
+    list_display = ["partner", "partner_sku_code", "sku", "created_by", "created_at"]
+    list_filter = ["partner"]
+    search_fields = ["partner__code", "partner_sku_code", "sku__code", "sku__name"]
+    list_select_related = ["partner", "sku", "created_by"]
+    autocomplete_fields = ["sku"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class OrderLineInline(ReadOnlyInline):

@@ -9,7 +9,7 @@ class OrdersConfig(AppConfig):
         from exceptions import hooks
         from inventory import listeners
 
-        from . import actions
+        from . import actions, panels
         from .services import backorders, resolutions
 
         hooks.connect(
@@ -20,4 +20,5 @@ class OrdersConfig(AppConfig):
             )
         )
         actions.register_actions()
+        panels.register_panels()
         listeners.on_stock_raised(backorders.on_stock_raised)

@@ -7,7 +7,8 @@ from exceptions.forms import ActionForm
 from inventory.models import Location, Sku
 
 from .addresses import ADDRESS_FIELDS
-from .models import OrderLine
+from .models import Order, OrderLine
+from .services.duplicates import twin_id
 
 
 class ReleaseHoldForm(ActionForm):
@@ -112,3 +113,43 @@ class SubstituteSkuForm(ActionForm):
         line_id, sku_id = (int(part) for part in self.cleaned_data["substitution"].split(":"))
         line = OrderLine.objects.get(pk=line_id)
         return line, Sku.objects.get(pk=sku_id)
+
+
+class MapSkuForm(ActionForm):
+    sku = forms.ModelChoiceField(label="Our SKU", queryset=Sku.objects.none(), empty_label="Choose one of our SKUs")
+    remember = forms.BooleanField(
+        label="Remember for this partner",
+        required=False,
+        initial=True,
+        help_text="Their next order with this code passes intake with our SKU.",
+    )
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        self.fields["sku"].queryset = Sku.objects.filter(active=True).order_by("code")
+        self.fields["sku"].label_from_instance = lambda sku: f"{sku.code} {sku.name}"
+        line = exception.line if exception is not None and exception.line_id else None
+        if line is not None:
+            self.fields["sku"].help_text = f"The partner sent {line.sku_code!r}."
+
+
+class CancelDuplicateForm(ActionForm):
+    cancel = forms.ModelChoiceField(label="Cancel", queryset=Order.objects.none(), empty_label="Choose the order to cancel")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), error_messages={"required": REASON_REQUIRED})
+
+    def __init__(self, *args, exception=None, **kwargs):
+        super().__init__(*args, exception=exception, **kwargs)
+        if exception is not None and exception.order_id:
+            ids = [exception.order_id, *([twin_id(exception)] if twin_id(exception) else [])]
+            self.fields["cancel"].queryset = Order.objects.filter(pk__in=ids).select_related("partner").order_by("pk")
+            self.fields["cancel"].label_from_instance = lambda order: (
+                f"{order.partner.code} {order.external_id}" + (" (this order)" if order.pk == exception.order_id else "")
+            )
+
+
+class KeepBothForm(ActionForm):
+    reason = forms.CharField(
+        label="Why both orders stand",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": REASON_REQUIRED},
+    )

@@ -551,3 +551,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id}:{self.key}"
+
+
+class PartnerSkuMapping(models.Model):
+    """A partner's own code for one of our SKUs: intake reads a line sent with that code as our SKU."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="sku_mappings", db_index=False)
+    partner_sku_code = models.CharField(max_length=64, help_text="The code as the partner sends it; matched ignoring case.")
+    sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, related_name="partner_mappings")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["partner__code", "partner_sku_code"]
+        verbose_name = "partner SKU mapping"
+        constraints = [
+            # Leads with the partner: it also serves intake's look-up of one partner's codes.
+            models.UniqueConstraint(
+                "partner",
+                Upper("partner_sku_code"),
+                name="partner_sku_mapping_unique_code",
+                violation_error_message="This partner already has a mapping for that code (codes match ignoring case).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.partner_sku_code} → {self.sku_id}"

@@ -21,7 +21,6 @@ from core.actors import Actor
 from core.db import advisory_xact_lock
 from core.errors import Conflict, InvalidInput
 from exceptions.services import exception_raise
-from inventory.models import Sku
 
 from .. import events
 from ..addresses import Address
@@ -32,6 +31,7 @@ from .addresses import raise_address_problems_locked
 from .allocation import order_route_locked
 from .lifecycle import order_mark_ready_locked
 from .locks import order_lock
+from .mappings import skus_for_codes
 
 SUSPECTED_DUPLICATE_WINDOW = timedelta(hours=24)
 
@@ -114,7 +114,7 @@ def order_store_locked(
             order.save()
     except IntegrityError:
         raise Conflict(OrderError.DUPLICATE_ORDER, f"Partner {partner.code} already sent an order {external_id}.") from None
-    skus = {sku.code: sku for sku in Sku.objects.filter(code__in={line.sku_code for line in lines}, active=True).order_by()}
+    skus = skus_for_codes(partner, {line.sku_code for line in lines})
     rows = []
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)

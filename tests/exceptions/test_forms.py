@@ -28,6 +28,10 @@ HANDS_ON = {
     "retry_sync",
     "accept_count",
     "keep_ours",
+    "map_sku",
+    "change_carrier",
+    "cancel_duplicate",
+    "keep_both",
 }
 
 

@@ -42,11 +42,17 @@ def test_every_changelist_lists_searches_and_opens_a_row(client, model):
     from exceptions.services import exception_raise
 
     exception_raise(code="short_pick", summary="short", actor=TEST_ACTOR, location=site, sku=sku)
-    Presence.objects.create(user=UserFactory(username="away"), away=True)
+    away = UserFactory(username="away")
+    Presence.objects.create(user=away, away=True)
+    from exceptions.models import SavedView
+    from orders.models import PartnerSkuMapping
+
+    SavedView.objects.create(user=away, name="Mine", query="tab=mine")
     Holiday.objects.create(calendar=BusinessCalendar.objects.first(), date="2026-12-25", name="Christmas")
     from orders.models import IdempotencyKey, Partner
 
     IdempotencyKey.objects.create(partner=Partner.objects.first(), key="k", fingerprint="f", status_code=201, response=b"{}")
+    PartnerSkuMapping.objects.create(partner=Partner.objects.first(), partner_sku_code="THEIRS-1", sku=sku)
     from integrations.services.availability import availability_publish
     from integrations.services.systems import system_ensure
     from inventory.models import StockLevel

@@ -13,7 +13,7 @@ from django.db import transaction
 from core.errors import DomainError
 from exceptions.actions import action_perform, available_actions
 from exceptions.models import OPEN_STATUSES, ExceptionEvent, FulfillmentException, Queue
-from inventory.models import Location, StockLevel, StockMovement
+from inventory.models import Location, Sku, StockLevel, StockMovement
 from inventory.selectors import stock_ledger_mismatches
 from orders.addresses import Address
 from orders.checks import line_problem
@@ -202,6 +202,10 @@ def _input_for(action, exception) -> dict:
         data["location"] = fits[0].pk if fits else Location.objects.first().pk
     if action.code == "assign":
         data["owner"] = exception.queue.members.values_list("pk", flat=True).first()
+    if action.code == "map_sku":
+        data["sku"] = Sku.objects.filter(active=True).values_list("pk", flat=True).first()
+    if action.code == "cancel_duplicate":
+        data["cancel"] = exception.order_id
     return data
 
 
