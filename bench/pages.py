@@ -444,8 +444,9 @@ def pages(people: People) -> list[Page]:
     queue_ids = actions.workable_queue_ids(people.coordinator)
 
     def last_page(tab: str) -> int:
+        # The queue pages no further than ROW_LIMIT rows; its last page is the last one within that.
         rows = selectors.exception_list(user=people.coordinator, tab=tab, queue_ids=queue_ids, params=QueryDict()).qs.count()
-        return max(1, math.ceil(rows / QUEUE_PAGE_SIZE))
+        return max(1, math.ceil(min(rows, selectors.ROW_LIMIT) / QUEUE_PAGE_SIZE))
 
     # The same exception at every size, so that the page shows the same parts (its actions depend on its owner, its
     # order's on the order's status): the open one of its type in the middle of the history, made unowned, at a
@@ -466,6 +467,15 @@ def pages(people: People) -> list[Page]:
     listed += [
         Page("queue team, type filter", "coordinator", f"/queues/?tab=team&type={type_id}"),
         Page("queue team, location filter", "coordinator", f"/queues/?tab=team&location={location_id}"),
+        Page("queue team, by priority", "coordinator", "/queues/?tab=team&sort=priority"),
+        Page("queue team, oldest first", "coordinator", "/queues/?tab=team&sort=age"),
+        Page("queue team, by type", "coordinator", "/queues/?tab=team&sort=type"),
+        Page("queue team, by order value", "coordinator", "/queues/?tab=team&sort=value"),
+        Page("queue team, 100 a page", "coordinator", "/queues/?tab=team&size=100"),
+        Page("queue team, search order", "coordinator", f"/queues/?tab=team&q={external_id}"),
+        Page("queue team, ops admin", "ops", "/queues/?tab=team"),
+        Page("orders list", "coordinator", "/orders/"),
+        Page("orders list, search", "coordinator", f"/orders/?q={external_id}"),
         Page("exception", "coordinator", f"/exceptions/{exception_id}/"),
         Page("order", "coordinator", f"/orders/{order_id}/"),
         Page("split approvals", "coordinator", "/approvals/splits/"),

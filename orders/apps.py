@@ -6,10 +6,10 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        from exceptions import hooks
+        from exceptions import filters, hooks
         from inventory import listeners
 
-        from . import actions, panels
+        from . import actions, panels, search
         from .services import backorders, resolutions
 
         hooks.connect(
@@ -22,3 +22,4 @@ class OrdersConfig(AppConfig):
         actions.register_actions()
         panels.register_panels()
         listeners.on_stock_raised(backorders.on_stock_raised)
+        filters.search_orders_with(search.order_ids_matching)

@@ -167,6 +167,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
             # The suspected-duplicate check compares emails case-insensitively (UPPER(...) in SQL).
             models.Index(Upper("customer_email"), "created_at", name="order_email_upper_created"),
             models.Index(fields=["status"], name="order_status"),
+            # The search box and the orders list: a number typed in any case, the newest orders first. Names and
+            # emails typed in part have trigram indexes on PostgreSQL (migration 0013).
+            models.Index(Upper("external_id"), name="order_external_id_upper"),
+            models.Index(fields=["placed_at", "id"], name="order_placed"),
         ]
         permissions = [
             ("cancel_order", "Can cancel orders"),
@@ -324,6 +328,7 @@ class OrderLine(models.Model):
                 name="order_line_quantities_within_ordered",
             ),
         ]
+        indexes = [models.Index(Upper("sku_code"), name="order_line_sku_code_upper")]  # the search box
 
     def __str__(self) -> str:
         return f"{self.order_id}#{self.line_number} {self.sku_code} x{self.quantity} {self.uom}"
@@ -366,6 +371,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["status"], name="shipment_status"),
             models.Index(fields=["shipped_at"], name="shipment_shipped_at"),  # the invoice watch looks back a window
+            models.Index(Upper("tracking_number"), name="shipment_tracking_upper"),  # the search box
         ]
 
     def __str__(self) -> str:

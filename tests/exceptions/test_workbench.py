@@ -13,7 +13,16 @@ from exceptions import selectors
 from exceptions.models import ExceptionEvent, ExceptionStatus, FulfillmentException, Queue, SavedView
 from exceptions.services import exception_resolve
 from tests.exceptions.test_pages import make_exceptions
-from tests.factories import TEST_ACTOR, LocationFactory, SkuFactory, make_order, raise_on_order, user_with_role
+from tests.factories import (
+    TEST_ACTOR,
+    LocationFactory,
+    SkuFactory,
+    make_order,
+    proposed_split,
+    raise_on_order,
+    stock,
+    user_with_role,
+)
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -326,8 +335,15 @@ QUEUE_VIEWS = [
 ]
 
 
-def test_the_queue_runs_the_same_queries_at_10000_exceptions_as_at_100(client, coordinator, ops_admin):
+def test_the_queue_runs_the_same_queries_at_10000_exceptions_as_at_100(client, coordinator, ops_admin, service_agent, network):
     site = LocationFactory(code="WH-Q")
+
+    def split():
+        stock(network["a"], network["x"], 2)
+        stock(network["b"], network["y"], 3)
+        proposed_split(network)
+
+    split()
     location_view = f"/queues/?tab=team&location={site.pk}"
     make_exceptions(100, coordinator)
     FulfillmentException.objects.filter(pk__in=FulfillmentException.objects.values("pk")[:40]).update(location=site)
@@ -339,13 +355,23 @@ def test_the_queue_runs_the_same_queries_at_10000_exceptions_as_at_100(client, c
         counts["bulk"] = queries_for(
             client, "post", reverse("queue-bulk"), {"list_query": "tab=team", "action": "comment", "note": "n", "ids": ids}
         )
+        for url in ("/orders/", "/orders/?q=Customer+1&sort=value", "/orders/?open_exceptions=yes"):
+            counts[url] = queries_for(client, "get", url)
         return counts
 
+    def approvals(user):
+        client.force_login(user)
+        return queries_for(client, "get", reverse("split-approvals"))
+
     small, small_admin = measure(coordinator), measure(ops_admin)
+    small_approvals = {user.username: approvals(user) for user in (service_agent, coordinator, ops_admin)}
     make_exceptions(9900, coordinator)
+    for _ in range(3):
+        split()  # more rows on the approvals page: no more queries
     FulfillmentException.objects.filter(pk__in=FulfillmentException.objects.values("pk")[:4000]).update(location=site)
     assert FulfillmentException.objects.count() >= 10_000
 
     assert measure(coordinator) == small
     assert measure(ops_admin) == small_admin  # every queue is not "not yet read" once a row
-    assert max(v for k, v in small.items() if k != "bulk") <= 20
+    assert {user.username: approvals(user) for user in (service_agent, coordinator, ops_admin)} == small_approvals
+    assert max(v for k, v in small.items() if k != "bulk") <= 21

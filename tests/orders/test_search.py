@@ -71,11 +71,15 @@ def test_a_tracking_number_matches_its_order(shop):
     assert found("1z999aa10123456784") == {shop["ada"].pk}
 
 
-def test_lines_and_shipments_are_exists_subqueries_not_joins(shop):
-    sql = str(Order.objects.filter(search_q("MUG-RED")).query)
-    assert sql.count("EXISTS") == 2
-    assert "JOIN" not in sql.split("EXISTS")[0]
-    assert "DISTINCT" not in sql
+def test_a_search_is_one_union_of_lookups_and_stops_at_its_limit(shop, django_assert_num_queries, monkeypatch):
+    from orders import search
+
+    with django_assert_num_queries(1) as captured:
+        ids = search.order_ids_matching("MUG-RED")
+    sql = captured.captured_queries[0]["sql"]
+    assert "UNION" in sql and "DISTINCT" not in sql and "JOIN" not in sql.split("UNION")[-1]
+    assert set(ids) == found("MUG-RED")
+    assert len(search.order_ids_matching("Ada", limit=1)) == 1
 
 
 def test_an_empty_term_matches_everything_and_nonsense_nothing(shop):
