@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, SavedView, SlaPolicy
+from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, RootCause, SavedView, SlaPolicy
 
 
 @admin.register(Queue)
@@ -20,6 +20,14 @@ class PresenceAdmin(admin.ModelAdmin):
     list_display = ["user", "away", "updated_at"]
     list_filter = ["away"]
     search_fields = ["user__username"]
+
+
+@admin.register(RootCause)
+class RootCauseAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "position", "active"]
+    list_editable = ["position", "active"]
+    list_filter = ["active"]
+    search_fields = ["name"]
 
 
 @admin.register(SavedView)

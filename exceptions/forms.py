@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from core.priority import Priority
 
 from .errors import NOTE_REQUIRED, REASON_REQUIRED
+from .models import RootCause
 
 
 class ActionForm(forms.Form):
@@ -79,7 +80,17 @@ class ResumeForm(ActionForm):
 
 
 class ResolveForm(NoteForm):
-    root_cause = forms.CharField(max_length=200, required=False, help_text="Optional: what caused it, for the reports.")
+    root_cause = forms.ModelChoiceField(
+        queryset=RootCause.objects.filter(active=True),
+        to_field_name="name",
+        required=False,
+        empty_label="Not sure",
+        help_text="Optional: what caused it, for the reports.",
+    )
+
+    def clean_root_cause(self) -> str:
+        cause = self.cleaned_data.get("root_cause")
+        return cause.name if cause else ""
 
 
 class PriorityForm(ActionForm):

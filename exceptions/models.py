@@ -267,6 +267,21 @@ class FulfillmentException(ConcurrentTransitionMixin, models.Model):
         self.resolution_action = ""
 
 
+class RootCause(models.Model):
+    """What a person says caused an exception when they resolve it: a short list the ops admins keep."""
+
+    name = models.CharField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Lower comes first in the list.")
+    active = models.BooleanField(default=True, help_text="Offered when resolving; past exceptions keep theirs.")
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class SavedView(models.Model):
     """A person's named queue view: the tab, filters, search and sort as the query string of the queue page."""
 

@@ -11,7 +11,7 @@ from django.db.models import F, Prefetch, Q
 from inventory.models import StockLevel
 
 from .filters import ExceptionFilter
-from .models import OPEN_STATUSES, FulfillmentException, Presence, SavedView
+from .models import OPEN_STATUSES, FulfillmentException, Presence, RootCause, SavedView
 
 TABS = {"mine": "Mine", "team": "My teams", "unassigned": "Unassigned"}
 
@@ -104,6 +104,10 @@ def tab_counts(*, user, queue_ids: set[int] | None) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(parts)}", params)
         return dict(zip(TABS, cursor.fetchone(), strict=True))
+
+
+def root_causes() -> list[str]:
+    return list(RootCause.objects.filter(active=True).values_list("name", flat=True))
 
 
 def saved_views(user) -> list[SavedView]:

@@ -43,6 +43,10 @@ class ActionContext:
         self.queue_ids = actions.workable_queue_ids(user)
         self.permissions = user.get_all_permissions()
 
+    @cached_property
+    def root_causes(self) -> list[str]:
+        return selectors.root_causes()
+
     def actions_for(self, exception):
         return actions.available_actions(exception, self.user, queue_ids=self.queue_ids, permissions=self.permissions)
 
@@ -62,6 +66,7 @@ def _row(exception, ctx: ActionContext, *, tab: str, error: str = "", failed: st
         "resolve_form": actions.action_form("resolve", exception, data if failed == "resolve" else None)
         if "resolve" in available
         else None,
+        "root_causes": ctx.root_causes if "resolve" in available else [],
     }
 
 
@@ -136,6 +141,7 @@ def _queue_context(request, *, params: QueryDict, tab: str, ctx: ActionContext, 
         "bulk_actions": [actions.get(code) for code in actions.BULK_ACTIONS],
         "bulk_limit": actions.BULK_LIMIT,
         "priorities": Priority.choices,
+        "root_causes": ctx.root_causes,
         "members": _assignable_people(page.object_list),
         "report": report,
         "saved_views": selectors.saved_views(request.user),

@@ -612,9 +612,17 @@ def people_work(exception: FulfillmentException) -> tuple[str, str, dict] | None
         "sync_failure": "Confirmation sent to the ERP by hand",
         "stock_discrepancy": "Recount agrees with the correction",
     }
+    causes = {
+        "address_change_after_release": "Customer",
+        "label_failure": "Data",
+        "carrier_service_invalid": "Carrier",
+        "damaged_item": "Process",
+        "sync_failure": "Integration",
+        "stock_discrepancy": "Stock",
+    }
     if code not in notes:
         return None
-    return "resolve", _worker(exception), {"note": notes[code], **minutes}
+    return "resolve", _worker(exception), {"note": notes[code], "root_cause": causes[code], **minutes}
 
 
 def _worker(exception: FulfillmentException) -> str:
