@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("inventory.urls")),
     path("", include("exceptions.urls")),
     path("", include("orders.urls")),
+    path("", include("fulfillment.insights_urls")),
     path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),
 ]
 
