@@ -1,12 +1,13 @@
-"""The messages panel on the order and exception pages, which may not import this app."""
+"""The cross-system and messages panels on the order and exception pages, which may not import this app."""
 
 from __future__ import annotations
 
 from django.template.loader import render_to_string
 
 from core import panels
+from orders.models import Order
 
-from . import selectors
+from . import crosscheck, selectors
 
 TEMPLATE = "integrations/_messages.html"
 
@@ -54,7 +55,18 @@ def drift_panel(request, exception) -> str | None:
     return render_to_string("integrations/_drift.html", {"views": selectors.stock_views(exception)}, request=request)
 
 
+def cross_system_panel(request, obj) -> str | None:
+    """What the storefront, ERP and WMS last said about the order next to what we say; for an exception, its order's."""
+    order = obj if isinstance(obj, Order) else getattr(obj, "order", None)
+    if not isinstance(order, Order):
+        return None
+    return render_to_string("integrations/_cross_system.html", {"check": crosscheck.cross_check(order)}, request=request)
+
+
 def register_panels() -> None:
+    # Above the messages list: the disagreements first, the rows they come from below.
+    panels.register("order", cross_system_panel)
     panels.register("order", order_panel)
     panels.register("exception", drift_panel)
+    panels.register("exception", cross_system_panel)
     panels.register("exception", exception_panel)
