@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -30,7 +29,8 @@ urlpatterns = [
     path("", include("exceptions.urls")),
     path("", include("orders.urls")),
     path("", include("fulfillment.insights_urls")),
-    path("", RedirectView.as_view(pattern_name="queues", permanent=False), name="home"),
+    path("", views.dashboard, name="home"),
+    path("dashboard.csv", views.dashboard_csv, name="dashboard-csv"),
 ]
 
 handler404 = "fulfillment.views.not_found"

@@ -1,11 +1,18 @@
-from django.http import HttpResponse, JsonResponse
+import csv
+from urllib.parse import urlencode
+
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.api import error_body
+from core.auth import role_required
+from inventory.models import Location
 
+from . import charts, metrics
 from .health import broker_status, database_status
 
 
@@ -62,3 +69,45 @@ def length_required(request):
     if is_api_request(request):
         return _api_error("length_required", message, 411)
     return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+
+
+@role_required()
+@require_GET
+def dashboard(request):
+    period, errors = metrics.period_from(request.GET)
+    figures = metrics.dashboard(period)
+    trend = figures["trend"]
+    context = {
+        "period": period,
+        "errors": errors,
+        "figures": figures,
+        "tables": metrics.tables(figures, period),
+        "links": metrics.Links(period),
+        "charts": {
+            "created": charts.sparkline(trend["days"], trend["created"]),
+            "resolved": charts.sparkline(trend["days"], trend["resolved"]),
+        },
+        "sites": Location.objects.filter(active=True).order_by("code"),
+        "csv_query": urlencode(
+            {"from": period.start.isoformat(), "to": period.end.isoformat(), **({"site": period.site.pk} if period.site else {})}
+        ),
+    }
+    return render(request, "fulfillment/dashboard.html", context)
+
+
+@role_required()
+@require_GET
+def dashboard_csv(request):
+    name = request.GET.get("table", "")
+    if name not in metrics.TABLE_NAMES:
+        message = f"There is no dashboard table “{name}”; the tables are: {', '.join(metrics.TABLE_NAMES)}."
+        return HttpResponseNotFound(message, content_type="text/plain; charset=utf-8")
+    period, _ = metrics.period_from(request.GET)
+    table = metrics.tables(metrics.dashboard(period), period)[name]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    site = f"-{period.site.code}" if period.site else ""
+    response["Content-Disposition"] = f'attachment; filename="dashboard-{name}-{period.start}-{period.end}{site}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(table.columns)
+    writer.writerows([cell.value for cell in row] for row in table.rows)
+    return response

@@ -192,9 +192,7 @@ def test_claim_then_wait_resume_and_resolve_record_everything(client, service_ag
     assert act(client, exception, "wait", note="customer to call back").status_code == 200
     assert act(client, exception, "resume").status_code == 200
     assert act(client, exception, "comment", note="called back", operator_minutes=3).status_code == 200
-    assert (
-        act(client, exception, "resolve", note="confirmed", root_cause="Data", operator_minutes=5).status_code == 200
-    )
+    assert act(client, exception, "resolve", note="confirmed", root_cause="Data", operator_minutes=5).status_code == 200
 
     done = FulfillmentException.objects.get(pk=exception.pk)
     assert (done.status, done.resolution_note, done.root_cause, done.operator_minutes) == (

@@ -179,7 +179,7 @@ def test_the_detail_page_runs_the_same_queries_for_10_and_500_exceptions(client,
     large = queries_for(client, reverse("exception-detail", args=[last.pk]))
 
     assert large == small
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(32):
         client.get(reverse("exception-detail", args=[last.pk]))
 
 
