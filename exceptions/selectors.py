@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F, Prefetch, Q
+from django.db.models import Prefetch, Q
 
+from core.listing import Sort, Sorts
 from inventory.models import StockLevel
 
 from .filters import ExceptionFilter
@@ -30,59 +31,29 @@ def exception_in_tab(exception: FulfillmentException, *, tab: str, user, queue_i
     return FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids), pk=exception.pk).exists()
 
 
-@dataclass(frozen=True)
-class Sort:
-    label: str
-    columns: tuple  # (field, ascending) in the column's natural direction: what a person asks for first
-
-    def order_by(self, flipped: bool) -> list:
-        # Rows without the figure (an exception with no order has no value) go last either way.
-        return [
-            F(field).asc(nulls_last=True) if ascending != flipped else F(field).desc(nulls_last=True)
-            for field, ascending in self.columns
-        ]
-
-    def ascending(self, flipped: bool) -> bool:
-        return self.columns[0][1] != flipped
-
-
-SORTS = {
-    "due": Sort("SLA due", (("due_at", True), ("id", True))),
-    "priority": Sort("Priority", (("priority", True), ("due_at", True), ("id", True))),
-    "age": Sort("Age", (("created_at", True), ("id", True))),  # oldest first
-    "type": Sort("Type", (("type__name", True), ("due_at", True), ("id", True))),
-    "value": Sort("Order value", (("order__total_amount", False), ("due_at", True), ("id", True))),
-}
-DEFAULT_SORT = "due"
-PAGE_SIZES = (25, 50, 100)
+SORTS = Sorts(
+    {
+        "due": Sort("SLA due", (("due_at", True), ("id", True))),
+        "priority": Sort("Priority", (("priority", True), ("due_at", True), ("id", True))),
+        "age": Sort("Age", (("created_at", True), ("id", True))),  # oldest first
+        "type": Sort("Type", (("type__name", True), ("due_at", True), ("id", True))),
+        "value": Sort("Order value", (("order__total_amount", False), ("due_at", True), ("id", True))),
+    },
+    default="due",
+)
 # Pages go this far into a list and counts stop here: past it, a filter finds work faster than paging does, and
 # no count or OFFSET has to walk the whole history.
 ROW_LIMIT = 1000
 
 
-def sort_of(params) -> tuple[str, bool]:
-    """(sort key, descending) from `sort`, e.g. "priority" or "-age"; anything else is the default."""
-    raw = (params.get("sort") or "").strip()
-    key = raw.removeprefix("-")
-    if key not in SORTS:
-        return DEFAULT_SORT, False
-    return key, raw.startswith("-")
-
-
-def page_size_of(params) -> int:
-    raw = params.get("size") or ""
-    return int(raw) if raw.isdigit() and int(raw) in PAGE_SIZES else PAGE_SIZES[0]
-
-
 def exception_list(*, user, tab: str, queue_ids: set[int] | None, params) -> ExceptionFilter:
     """The open exceptions of a tab, filtered and searched by `params` and sorted by its `sort`; `.qs` holds the rows."""
     members = get_user_model().objects.filter(is_active=True).order_by("username")
-    key, descending = sort_of(params)
     queryset = (
         FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids))
         .select_related("type", "queue", "owner", "order", "order__partner", "location", "sla_policy", "line")
         .prefetch_related(Prefetch("queue__members", queryset=members))
-        .order_by(*SORTS[key].order_by(descending))
+        .order_by(*SORTS.order_by(params))
     )
     return ExceptionFilter(params, queryset=queryset)
 

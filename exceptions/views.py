@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from core import listing
 from core.auth import role_required
 from core.errors import DomainError
 from core.priority import Priority
@@ -96,46 +97,21 @@ class BoundedPaginator(Paginator):
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
-def _with(query: QueryDict, **changes) -> str:
-    changed = query.copy()
-    for key, value in changes.items():
-        changed.pop(key, None)
-        if value not in (None, ""):
-            changed[key] = value
-    return changed.urlencode()
-
-
-def _sort_links(query: QueryDict) -> dict[str, dict]:
-    """Each sortable column's link: its natural direction first, the other way when it is already sorted so."""
-    current, descending = selectors.sort_of(query)
-    links = {}
-    for key, sort in selectors.SORTS.items():
-        active = key == current
-        value = f"-{key}" if active and not descending else key
-        links[key] = {
-            "label": sort.label,
-            "url": "?" + _with(query, sort=None if value == selectors.DEFAULT_SORT else value, page=None),
-            "active": active,
-            "ascending": sort.ascending(descending),
-        }
-    return links
-
-
 def _queue_context(request, *, params: QueryDict, tab: str, ctx: ActionContext, report=None) -> dict:
     counts = selectors.tab_counts(user=request.user, queue_ids=ctx.queue_ids)
     filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=ctx.queue_ids, params=params)
-    size = selectors.page_size_of(params)
+    size = listing.page_size_of(params)
     paginator = BoundedPaginator(filterset.qs, size, count=None if filterset.narrowed else counts[tab])
     page = paginator.get_page(params.get("page"))
     query = params.copy()
     query.pop("page", None)
     refused = {outcome.exception_id: outcome.message for outcome in (report.refused if report else [])}
     rows = [_row(e, ctx, tab=tab, error=refused.get(e.pk, "")) for e in page.object_list]
-    sort_key, _ = selectors.sort_of(params)
+    sort_key, _ = selectors.SORTS.of(params)
     return {
         "tab": tab,
         "tabs": [
-            {"key": key, "label": label, "count": counts[key], "url": "?" + _with(query, tab=key, page=None)}
+            {"key": key, "label": label, "count": counts[key], "url": "?" + listing.query_with(query, tab=key, page=None)}
             for key, label in selectors.TABS.items()
         ],
         "counts": counts,
@@ -144,10 +120,10 @@ def _queue_context(request, *, params: QueryDict, tab: str, ctx: ActionContext, 
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
-        "sorts": _sort_links(query),
+        "sorts": selectors.SORTS.links(query),
         "sort": sort_key,
         "page_size": size,
-        "page_sizes": selectors.PAGE_SIZES,
+        "page_sizes": listing.PAGE_SIZES,
         "bulk_actions": [actions.get(code) for code in actions.BULK_ACTIONS],
         "bulk_limit": actions.BULK_LIMIT,
         "priorities": Priority.choices,
@@ -302,7 +278,7 @@ def _with_counts(response, request, *, tab: str, queue_ids, params: QueryDict | 
     tabs = selectors.tab_counts(user=request.user, queue_ids=queue_ids)
     total = selectors.bounded_count(filterset.qs) if filterset.narrowed else tabs[tab]
     shown = f"{selectors.ROW_LIMIT}+" if total >= selectors.ROW_LIMIT else total
-    counters = {"open": shown, "pages": max(1, -(-min(total, selectors.ROW_LIMIT) // selectors.page_size_of(params)))}
+    counters = {"open": shown, "pages": max(1, -(-min(total, selectors.ROW_LIMIT) // listing.page_size_of(params)))}
     return trigger_client_event(response, COUNTS_CHANGED, {"tabs": tabs, "counters": counters})
 
 

@@ -24,6 +24,7 @@ from core.addresses import normalized_postal_code
 from orders.addresses import ADDRESS_FIELDS
 from orders.models import Order, OrderEvent, OrderStatus, Shipment, ShipmentStatus
 
+from .mapping import shopify_address
 from .models import Delivery, DeliveryStatus, ExternalSystem, InboundEvent, Invoice, SystemKind
 from .services.outbox import MessageType
 
@@ -101,16 +102,7 @@ def storefront_address(event: InboundEvent) -> dict[str, str]:
     if not isinstance(address, dict):
         return {}
     if event.topic.startswith("orders/"):
-        names = " ".join(str(address.get(k) or "") for k in ("first_name", "last_name")).strip()
-        return {
-            "name": str(address.get("name") or names),
-            "line1": str(address.get("address1") or ""),
-            "line2": str(address.get("address2") or ""),
-            "city": str(address.get("city") or ""),
-            "region": str(address.get("province_code") or address.get("province") or ""),
-            "postal_code": str(address.get("zip") or ""),
-            "country": str(address.get("country_code") or ""),
-        }
+        return shopify_address(address)
     return {name: str(address[name] or "") for name in ADDRESS_FIELDS if name in address}
 
 

@@ -166,7 +166,7 @@ def _take_in(ctx: Applying, body: dict, *, is_test: bool = False) -> None:
 # --- Shopify ----------------------------------------------------------------------------
 
 
-def _shopify_address(address) -> dict:
+def shopify_address(address) -> dict:
     address = address if isinstance(address, dict) else {}
     names = " ".join(str(address.get(k) or "") for k in ("first_name", "last_name")).strip()
     return {
@@ -193,7 +193,7 @@ def shopify_service_level(system: ExternalSystem, payload: dict) -> str:
 def shopify_order_create(ctx: Applying) -> None:
     payload = ctx.payload
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
-    address = _shopify_address(need(payload, "shipping_address"))
+    address = shopify_address(need(payload, "shipping_address"))
     lines = []
     for number, item in enumerate(need(payload, "line_items"), start=1):
         if not isinstance(item, dict) or not item.get("sku"):
@@ -221,7 +221,7 @@ def _address_changes(order: Order, wanted: dict) -> dict:
 
 def shopify_order_updated(ctx: Applying) -> None:
     order = ctx.about(f"order:{shopify_id(ctx.payload, 'Order')}", _order_of(ctx.system, shopify_id(ctx.payload, "Order")))
-    changes = _address_changes(order, _shopify_address(need(ctx.payload, "shipping_address")))
+    changes = _address_changes(order, shopify_address(need(ctx.payload, "shipping_address")))
     if not changes:
         ctx.notes.append("No change to the shipping address.")
         return

@@ -5,41 +5,16 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from core import listing
 from core.auth import role_required
 from exceptions.models import FulfillmentException
 
 from . import search as order_search
-
-
-def _with(query: QueryDict, **changes) -> str:
-    changed = query.copy()
-    for key, value in changes.items():
-        changed.pop(key, None)
-        if value not in (None, ""):
-            changed[key] = value
-    return changed.urlencode()
-
-
-def _sort_links(query: QueryDict) -> dict[str, dict]:
-    """Each sortable column's link: its natural direction first, the other way when it is already sorted so."""
-    current, flipped = order_search.sort_of(query)
-    links = {}
-    for key, sort in order_search.SORTS.items():
-        active = key == current
-        value = f"-{key}" if active and not flipped else key
-        links[key] = {
-            "label": sort.label,
-            "url": "?" + _with(query, sort=None if value == order_search.DEFAULT_SORT else value, page=None),
-            "active": active,
-            "ascending": sort.ascending(flipped) if active else None,
-        }
-    return links
 
 
 @role_required()
@@ -47,21 +22,21 @@ def _sort_links(query: QueryDict) -> dict[str, dict]:
 @vary_on_headers("HX-Request")
 def order_list(request):
     filterset = order_search.order_list(request.GET)
-    size = order_search.page_size_of(request.GET)
+    size = listing.page_size_of(request.GET, default=order_search.DEFAULT_PAGE_SIZE)
     page = Paginator(filterset.qs, size).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    sort_key, flipped = order_search.sort_of(request.GET)
+    sort_key, flipped = order_search.SORTS.of(request.GET)
     asked_sort = (request.GET.get("sort") or "").strip()
     context = {
         "filter": filterset,
         "page": page,
         "query": query.urlencode(),
-        "sorts": _sort_links(query),
-        "sort_param": "" if (sort_key, flipped) == (order_search.DEFAULT_SORT, False) else f"{'-' if flipped else ''}{sort_key}",
-        "unknown_sort": asked_sort if asked_sort and asked_sort.removeprefix("-") not in order_search.SORTS else "",
+        "sorts": order_search.SORTS.links(query),
+        "sort_param": "" if (sort_key, flipped) == (order_search.SORTS.default, False) else f"{'-' if flipped else ''}{sort_key}",
+        "unknown_sort": asked_sort if asked_sort and asked_sort.removeprefix("-") not in order_search.SORTS.columns else "",
         "page_size": size,
-        "page_sizes": order_search.PAGE_SIZES,
+        "page_sizes": listing.PAGE_SIZES,
         "searched": filterset.searched,
         "narrowed": any(request.GET.get(name) for name in filterset.filters),
     }

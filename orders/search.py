@@ -7,21 +7,20 @@ however many of its lines or shipments do, and the list needs no DISTINCT.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.listing import Sort, Sorts
 from exceptions.models import OPEN_STATUSES, FulfillmentException
 from inventory.models import Location
 
 from .models import Order, OrderLine, OrderStatus, Partner, Shipment
 
-PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 # "#123" or "E123": an exception's number as the queue and the exception page show it.
 EXCEPTION_NUMBER = re.compile(r"^(?:#|[eE])\s*(\d{1,9})$")
@@ -107,39 +106,15 @@ STATUS_RANK = Case(
 )
 
 
-@dataclass(frozen=True)
-class Sort:
-    label: str
-    columns: tuple  # (expression, ascending) in the column's natural direction: what a person asks for first
-
-    def order_by(self, flipped: bool) -> list:
-        return [expression.asc() if ascending != flipped else expression.desc() for expression, ascending in self.columns]
-
-    def ascending(self, flipped: bool) -> bool:
-        return self.columns[0][1] != flipped
-
-
-SORTS = {
-    "placed": Sort("Placed", ((F("placed_at"), False), (F("id"), False))),  # newest first
-    "value": Sort("Value", ((F("total_amount"), False), (F("placed_at"), False), (F("id"), False))),  # largest first
-    "status": Sort("Status", ((STATUS_RANK, True), (F("placed_at"), False), (F("id"), False))),
-    "partner": Sort("Partner / order", ((F("partner__code"), True), (F("external_id"), True), (F("id"), True))),
-}
-DEFAULT_SORT = "placed"
-
-
-def sort_of(params) -> tuple[str, bool]:
-    """(sort key, flipped) from `sort`, e.g. "value" or "-status"; anything else is the default."""
-    raw = (params.get("sort") or "").strip()
-    key = raw.removeprefix("-")
-    if key not in SORTS:
-        return DEFAULT_SORT, False
-    return key, raw.startswith("-")
-
-
-def page_size_of(params) -> int:
-    raw = params.get("size") or ""
-    return int(raw) if raw.isdigit() and int(raw) in PAGE_SIZES else DEFAULT_PAGE_SIZE
+SORTS = Sorts(
+    {
+        "placed": Sort("Placed", (("placed_at", False), ("id", False))),  # newest first
+        "value": Sort("Value", (("total_amount", False), ("placed_at", False), ("id", False))),  # largest first
+        "status": Sort("Status", ((STATUS_RANK, True), ("placed_at", False), ("id", False))),
+        "partner": Sort("Partner / order", (("partner__code", True), ("external_id", True), ("id", True))),
+    },
+    default="placed",
+)
 
 
 # --- filters -------------------------------------------------------------------------------------------
@@ -230,10 +205,7 @@ def order_list(params) -> OrderFilter:
     Counting the list (the paginator's COUNT) drops the ordering, the join to the partner and the
     count annotation, so it reads only the order table and whichever index its filters allow.
     """
-    key, flipped = sort_of(params)
     queryset: QuerySet[Order] = (
-        Order.objects.select_related("partner")
-        .annotate(open_exceptions=open_exception_count())
-        .order_by(*SORTS[key].order_by(flipped))
+        Order.objects.select_related("partner").annotate(open_exceptions=open_exception_count()).order_by(*SORTS.order_by(params))
     )
     return OrderFilter(params, queryset=queryset)
