@@ -59,13 +59,17 @@ class ExceptionFilter(django_filters.FilterSet):
     stage = django_filters.ChoiceFilter(field_name="type__stage", label="Stage", choices=Stage.choices, empty_label="Any stage")
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.order_by("name"), empty_label="Any queue")
     priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")
+    # The system that raised it (wms, erp, api, carrier, portal...), as the dashboard links to it.
+    source = django_filters.CharFilter(
+        field_name="source_system", label="Source", widget=forms.TextInput(attrs={"size": 8, "placeholder": "Any"})
+    )
     location = django_filters.ModelChoiceFilter(
         queryset=Location.objects.filter(active=True).order_by("code"), empty_label="Any location", method="filter_location"
     )
 
     class Meta:
         model = FulfillmentException
-        fields = ["q", "type", "stage", "queue", "priority", "location"]
+        fields = ["q", "type", "stage", "queue", "priority", "location", "source"]
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

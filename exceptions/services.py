@@ -222,7 +222,7 @@ def exception_raise(
 
 # --- a person's views of the queue ------------------------------------------------------
 
-SAVED_VIEW_PARAMS = ("tab", "q", "type", "stage", "queue", "priority", "location", "sort", "size")
+SAVED_VIEW_PARAMS = ("tab", "q", "type", "stage", "queue", "priority", "location", "source", "sort", "size")
 
 
 @transaction.atomic

@@ -593,7 +593,13 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
 
     built = [
         grouped("by_stage", "Exceptions by stage", rates["by_stage"], lambda g: links.queue(stage=g["key"]), "Stage"),
-        grouped("by_source", "Exceptions by source system", rates["by_source"], lambda g: links.queue(), "Source system"),
+        grouped(
+            "by_source",
+            "Exceptions by source system",
+            rates["by_source"],
+            lambda g: links.queue(source=g["key"]),
+            "Source system",
+        ),
         grouped("by_type", "Exceptions by type", rates["by_type"], lambda g: links.queue(type=g["key"]), "Type"),
         Table(
             "open_by_queue",

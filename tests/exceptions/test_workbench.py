@@ -375,3 +375,13 @@ def test_the_queue_runs_the_same_queries_at_10000_exceptions_as_at_100(client, c
     assert measure(ops_admin) == small_admin  # every queue is not "not yet read" once a row
     assert {user.username: approvals(user) for user in (service_agent, coordinator, ops_admin)} == small_approvals
     assert max(v for k, v in small.items() if k != "bulk") <= 22
+
+
+def test_the_source_filter_narrows_to_the_system_that_raised_it(client, coordinator):
+    from exceptions.services import exception_raise
+
+    from_wms = exception_raise(code="short_pick", summary="wms", order=make_order(), actor=TEST_ACTOR, source_system="wms")
+    raise_on_order("short_pick")  # raised by the portal
+    client.force_login(coordinator)
+
+    assert row_ids(client.get("/queues/?tab=team&source=wms")) == [from_wms.pk]
