@@ -111,7 +111,7 @@ def test_the_stock_list_pages_two_hundred_levels_and_filters_without_a_reload(li
     assert page.locator("#stock-levels tbody tr.below-reorder, #stock-levels tbody tr.below-safety").count() == min(50, len(low))
 
     page.get_by_label("At or below reorder point").uncheck()
-    page.locator("input[name=q]").fill("sku-0007")
+    page.locator("#id_q").fill("sku-0007")
     page.locator(".pager", has_text="4 stock levels").wait_for()
     assert page.locator("#stock-levels tbody tr").count() == 4
     assert page.evaluate("window.__sameDocument") is True
