@@ -198,10 +198,12 @@ def queue_bulk(request):
         for outcome in refused:
             messages.error(request, f"#{outcome.exception_id}: {outcome.message}")
         return redirect(f"{reverse('queues')}?{params.urlencode()}")
-    response = render(
-        request, "exceptions/queue.html#results", _queue_context(request, params=params, tab=tab, ctx=ctx, report=report)
+    context = _queue_context(request, params=params, tab=tab, ctx=ctx, report=report)
+    response = render(request, "exceptions/queue.html#results", context)
+    # The list just rendered holds the new totals: the badges and counters read them rather than count again.
+    response = _counts_changed(
+        response, tabs=context["counts"], total=context["page"].paginator.count, page_size=context["page_size"]
     )
-    response = _with_counts(response, request, tab=tab, queue_ids=ctx.queue_ids, params=params)
     return trigger_client_event(response, CHANGED, {"ids": [o.exception_id for o in report.done], "action": code})
 
 
@@ -271,14 +273,18 @@ def _list_params(request) -> QueryDict:
     return QueryDict(urlsplit(current).query if current else "")
 
 
-def _with_counts(response, request, *, tab: str, queue_ids, params: QueryDict | None = None):
+def _with_counts(response, request, *, tab: str, queue_ids):
     """Tell the page its new totals with the answer, so the badges and the pager follow the action."""
-    params = _list_params(request) if params is None else params
+    params = _list_params(request)
     filterset = selectors.exception_list(user=request.user, tab=tab, queue_ids=queue_ids, params=params)
     tabs = selectors.tab_counts(user=request.user, queue_ids=queue_ids)
     total = selectors.bounded_count(filterset.qs) if filterset.narrowed else tabs[tab]
+    return _counts_changed(response, tabs=tabs, total=total, page_size=listing.page_size_of(params))
+
+
+def _counts_changed(response, *, tabs: dict[str, int], total: int, page_size: int):
     shown = f"{selectors.ROW_LIMIT}+" if total >= selectors.ROW_LIMIT else total
-    counters = {"open": shown, "pages": max(1, -(-min(total, selectors.ROW_LIMIT) // listing.page_size_of(params)))}
+    counters = {"open": shown, "pages": max(1, -(-min(total, selectors.ROW_LIMIT) // page_size))}
     return trigger_client_event(response, COUNTS_CHANGED, {"tabs": tabs, "counters": counters})
 
 
