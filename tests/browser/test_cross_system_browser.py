@@ -1,41 +1,19 @@
-import json
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from core.roles import Role
-from integrations.models import Delivery, DeliveryStatus, InboundEvent, InboundStatus, OutboxMessage
+from integrations.models import DeliveryStatus, InboundStatus
 from integrations.services.systems import system_ensure
 from orders.models import OrderStatus, Shipment
 from orders.services.partners import partner_ensure
 from tests.factories import order_in_state, user_with_role
+from tests.integrations.test_cross_system import said, told
 
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def said(order, system, topic: str, payload: dict, *, ago: timedelta, **fields) -> InboundEvent:
-    at = timezone.now() - ago
-    body = payload if system.adapter == "shopify" else {"type": topic, "occurred_at": at.isoformat(), "data": payload}
-    return InboundEvent.objects.create(
-        system=system,
-        sender_id=f"msg_{uuid.uuid4().hex}",
-        topic=topic,
-        body=json.dumps(body).encode(),
-        occurred_at=at,
-        received_at=at,
-        order=order,
-        **fields,
-    )
-
-
-def told(order, system, type: str, status: str, *, ago: timedelta, **fields) -> Delivery:
-    at = timezone.now() - ago
-    message = OutboxMessage.objects.create(type=type, payload={}, order=order, created_at=at)
-    return Delivery.objects.create(message=message, system=system, status=status, created_at=at, **fields)
 
 
 def test_an_order_the_systems_disagree_on_shows_the_disagreements_above_the_columns(live_server, page, screenshot, settings):
