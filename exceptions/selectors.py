@@ -18,13 +18,16 @@ TABS = {"mine": "Mine", "team": "My teams", "unassigned": "Unassigned"}
 
 
 def _open_in_tab(tab: str, user, queue_ids: set[int] | None) -> Q:
-    condition = Q(status__in=OPEN_STATUSES)
+    return Q(status__in=OPEN_STATUSES) & _in_tab(tab, user, queue_ids)
+
+
+def _in_tab(tab: str, user, queue_ids: set[int] | None) -> Q:
     if tab == "mine":
-        return condition & Q(owner=user)
+        return Q(owner=user)
     in_my_queues = Q() if queue_ids is None else Q(queue_id__in=queue_ids)
     if tab == "unassigned":
-        return condition & in_my_queues & Q(owner__isnull=True)
-    return condition & in_my_queues
+        return in_my_queues & Q(owner__isnull=True)
+    return in_my_queues
 
 
 def exception_in_tab(exception: FulfillmentException, *, tab: str, user, queue_ids: set[int] | None) -> bool:
@@ -47,10 +50,11 @@ ROW_LIMIT = 1000
 
 
 def exception_list(*, user, tab: str, queue_ids: set[int] | None, params) -> ExceptionFilter:
-    """The open exceptions of a tab, filtered and searched by `params` and sorted by its `sort`; `.qs` holds the rows."""
+    """The exceptions of a tab (open ones unless `params` ask for closed ones too), filtered and searched by `params`
+    and sorted by its `sort`; `.qs` holds the rows."""
     members = get_user_model().objects.filter(is_active=True).order_by("username")
     queryset = (
-        FulfillmentException.objects.filter(_open_in_tab(tab, user, queue_ids))
+        FulfillmentException.objects.filter(_in_tab(tab, user, queue_ids))
         .select_related("type", "queue", "owner", "order", "order__partner", "location", "sla_policy", "line")
         .prefetch_related(Prefetch("queue__members", queryset=members))
         .order_by(*SORTS.order_by(params))

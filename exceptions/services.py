@@ -222,7 +222,27 @@ def exception_raise(
 
 # --- a person's views of the queue ------------------------------------------------------
 
-SAVED_VIEW_PARAMS = ("tab", "q", "type", "stage", "queue", "priority", "location", "source", "sort", "size")
+SAVED_VIEW_PARAMS = (
+    "tab",
+    "q",
+    "type",
+    "stage",
+    "queue",
+    "priority",
+    "location",
+    "source",
+    "state",
+    "status",
+    "created_from",
+    "created_to",
+    "age",
+    "sla",
+    "responded",
+    "sku",
+    "partner",
+    "sort",
+    "size",
+)
 
 
 @transaction.atomic

@@ -23,3 +23,4 @@ class OrdersConfig(AppConfig):
         panels.register_panels()
         listeners.on_stock_raised(backorders.on_stock_raised)
         filters.search_orders_with(search.order_ids_matching)
+        filters.site_condition_with(search.exception_of_order_shipping_from)

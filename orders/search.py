@@ -19,6 +19,7 @@ from core.listing import Sort, Sorts
 from exceptions.models import OPEN_STATUSES, FulfillmentException
 from inventory.models import Location
 
+from . import measures
 from .models import Order, OrderLine, OrderStatus, Partner, Shipment
 
 DEFAULT_PAGE_SIZE = 50
@@ -57,6 +58,11 @@ def order_ids_matching(term: str, *, limit: int = SEARCH_LIMIT) -> list[int]:
     ids.append(Shipment.objects.filter(tracking_number__iexact=term).order_by().values_list("order_id", flat=True))
     first, *rest = ids
     return list(first.union(*rest)[:limit])
+
+
+def exception_of_order_shipping_from(site: Location) -> Q:
+    """An exception whose order has a shipment from `site`, as one id list rather than a join that repeats rows."""
+    return Q(order_id__in=Shipment.objects.filter(location=site).values("order_id"))
 
 
 def search_q(term: str) -> Q:
@@ -158,10 +164,17 @@ class OrderFilter(django_filters.FilterSet):
     open_exceptions = django_filters.ChoiceFilter(
         label="Open exceptions", choices=YesNo.choices, empty_label="Any", method="filter_open_exceptions"
     )
+    # The orders a dashboard figure counts.
+    outcome = django_filters.ChoiceFilter(
+        label="Outcome",
+        choices=[(key, label) for key, (label, _) in measures.OUTCOMES.items()] + [("released", "Reached ship-ready")],
+        empty_label="Any",
+        method="filter_outcome",
+    )
 
     class Meta:
         model = Order
-        fields = ["q", "status", "partner", "location", "placed_from", "placed_to", "open_exceptions"]
+        fields = ["q", "status", "partner", "location", "placed_from", "placed_to", "open_exceptions", "outcome"]
 
     @property
     def searched(self) -> str:
@@ -183,6 +196,11 @@ class OrderFilter(django_filters.FilterSet):
     def filter_placed_to(self, queryset, name, value):
         # Through the whole of that day.
         return queryset.filter(placed_at__lt=_day_start(value + timedelta(days=1))) if value else queryset
+
+    def filter_outcome(self, queryset, name, value):
+        if value == "released":
+            return queryset.filter(measures.released())
+        return measures.with_outcome_facts(queryset).filter(measures.outcome_condition(value))
 
     def filter_open_exceptions(self, queryset, name, value):
         if value == YesNo.YES:
