@@ -30,8 +30,8 @@ Definitions (so that each figure can be checked by hand against the rows):
   in the period that were released; median and 90th percentile in hours.
 - Integration failure rate per external system: dead deliveries / deliveries created in the period, and failed
   inbound events / inbound events received in the period, x 100.
-- Top 10 SKUs, locations and partners by exceptions in the period (a location: the exception's own, else its
-  shipment's).
+- Top 10 SKUs, locations and partners by exceptions in the period (a location as a site, above: an exception at
+  two sites counts at each).
 - Daily trend: exceptions created per day and exceptions resolved or dismissed (`resolved_at`) per day.
 """
 
@@ -51,9 +51,7 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
-    Max,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -62,13 +60,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from exceptions.filters import AGE_BANDS, age_band_condition, at_site_condition, sla_breached_condition, sla_warned_condition
 from exceptions.models import OPEN_STATUSES, ExceptionStatus, FulfillmentException, Stage
 from integrations.models import Delivery, DeliveryStatus, ExternalSystem, InboundEvent, InboundStatus
 from inventory.models import Location
+from orders import measures
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus, RoutingDecision, Shipment
 
 DEFAULT_DAYS = 30
-AGE_BANDS = (("under_4h", "Under 4 h"), ("4h_24h", "4–24 h"), ("1d_3d", "1–3 days"), ("over_3d", "Over 3 days"))
 TOP = 10
 
 
@@ -117,9 +116,7 @@ def orders_in(period: Period) -> QuerySet[Order]:
 
 
 def _at_site(exceptions: QuerySet[FulfillmentException], site: Location | None) -> QuerySet[FulfillmentException]:
-    if not site:
-        return exceptions
-    return exceptions.filter(Q(location=site) | Q(shipment__location=site) | Q(order_id__in=_orders_shipping_from(site)))
+    return exceptions.filter(at_site_condition(site)) if site else exceptions
 
 
 def exceptions_in(period: Period) -> QuerySet[FulfillmentException]:
@@ -222,12 +219,7 @@ def exception_rates(period: Period) -> dict:
 def open_exceptions(period: Period, now: datetime | None = None) -> dict:
     """Exceptions open now, by queue and by age band. One query."""
     now = now or timezone.now()
-    bands = {
-        "under_4h": Q(detected_at__gt=now - timedelta(hours=4)),
-        "4h_24h": Q(detected_at__lte=now - timedelta(hours=4), detected_at__gt=now - timedelta(hours=24)),
-        "1d_3d": Q(detected_at__lte=now - timedelta(hours=24), detected_at__gt=now - timedelta(days=3)),
-        "over_3d": Q(detected_at__lte=now - timedelta(days=3)),
-    }
+    bands = {key: age_band_condition(key, now) for key, *_ in AGE_BANDS}
     rows = list(
         _at_site(FulfillmentException.objects.filter(status__in=OPEN_STATUSES), period.site)
         .order_by()
@@ -238,20 +230,16 @@ def open_exceptions(period: Period, now: datetime | None = None) -> dict:
     return {
         "total": sum(row["count"] for row in rows),
         "by_queue": [{"key": row["queue_id"], "label": row["queue__name"], "count": row["count"]} for row in rows],
-        "by_age": [{"key": band, "label": label, "count": sum(row[band] for row in rows)} for band, label in AGE_BANDS],
+        "by_age": [{"key": band, "label": label, "count": sum(row[band] for row in rows)} for band, label, *_ in AGE_BANDS],
     }
 
 
 def sla(period: Period, now: datetime | None = None) -> dict:
     """Warned and breached exceptions of the period, as counts and rates. One query."""
-    now = now or timezone.now()
-    breached = (
-        Q(escalated=True)
-        | Q(resolved_at__isnull=False, resolved_at__gt=F("due_at"))
-        | Q(status__in=OPEN_STATUSES, due_at__lte=now)
-    )
     figures = exceptions_in(period).aggregate(
-        total=Count("pk"), warned=Count("pk", filter=Q(warned_at__isnull=False)), breached=Count("pk", filter=breached)
+        total=Count("pk"),
+        warned=Count("pk", filter=sla_warned_condition()),
+        breached=Count("pk", filter=sla_breached_condition(now or timezone.now())),
     )
     return {
         **figures,
@@ -282,21 +270,14 @@ def top_tens(period: Period) -> dict:
         .annotate(count=Count("pk"))
         .order_by("-count", "sku__code")[:TOP]
     )
-    locations = (
-        exceptions.annotate(site_id=Coalesce("location_id", "shipment__location_id"))
-        .filter(site_id__isnull=False)
-        .values("site_id")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "site_id")[:TOP]
-    )
     partners = (
         exceptions.filter(order__isnull=False)
         .values("order__partner_id", "order__partner__code", "order__partner__name")
         .annotate(count=Count("pk"))
         .order_by("-count", "order__partner__code")[:TOP]
     )
-    location_rows = list(locations.values("site_id", "count"))
-    # The codes of at most ten locations, from the one extra query rather than a join Coalesce cannot use.
+    location_rows = _top_sites(exceptions)
+    # The codes of at most ten locations, from the one extra query rather than a join in the grouping.
     codes = dict(Location.objects.filter(pk__in=[row["site_id"] for row in location_rows]).values_list("pk", "code"))
     return {
         "skus": [{"key": r["sku_id"], "label": r["sku__code"], "count": r["count"]} for r in skus],
@@ -311,6 +292,29 @@ def top_tens(period: Period) -> dict:
             for r in partners
         ],
     }
+
+
+def _top_sites(exceptions: QuerySet[FulfillmentException]) -> list[dict]:
+    """Exceptions per site as the site filter reads it (at it, its shipment leaving from it, or its order shipping
+    from it), so each count is what the queue shows for that location. One query: the distinct (exception, site)
+    pairs of the three ways, grouped."""
+    pairs = (
+        exceptions.filter(location__isnull=False)
+        .values_list("pk", "location_id")
+        .union(
+            exceptions.filter(shipment__isnull=False).values_list("pk", "shipment__location_id"),
+            exceptions.filter(order__shipments__isnull=False).values_list("pk", "order__shipments__location_id"),
+        )
+    )
+    sql, params = pairs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The union's columns are named after its first part's: id, location_id.
+            f"SELECT location_id, COUNT(*) AS n FROM ({sql}) AS pairs GROUP BY location_id ORDER BY n DESC, location_id"
+            f" LIMIT {TOP}",
+            params,
+        )
+        return [{"site_id": site_id, "count": count} for site_id, count in cursor.fetchall()]
 
 
 def daily_trend(period: Period) -> dict:
@@ -369,44 +373,28 @@ def _subquery_int(queryset: QuerySet, expression) -> Coalesce:
     return Coalesce(Subquery(queryset.order_by().annotate(value=expression).values("value")[:1], output_field=IntegerField()), 0)
 
 
-FINISHED = [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED]
-SHIPPED = [OrderStatus.SHIPPED, OrderStatus.DELIVERED]
-
-
 def order_figures(period: Period) -> dict:
     """Fill rate, perfect-order rate, on-time ship rate (one query) and processing time (one query)."""
     first_decision = RoutingDecision.objects.filter(order=OuterRef("pk")).order_by("pk")
     line_count = OrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order").annotate(n=Count("pk")).values("n")[:1]
-    last_shipped = (
-        Shipment.objects.filter(order=OuterRef("pk"), shipped_at__isnull=False)
-        .order_by()
-        .values("order")
-        .annotate(last=Max("shipped_at"))
-        .values("last")[:1]
+    orders = measures.with_outcome_facts(orders_in(period).order_by()).annotate(
+        lines_routed=Coalesce(Subquery(line_count, output_field=IntegerField()), 0),
+        lines_short=Coalesce(Subquery(first_decision.annotate(n=JsonKeyCount("short")).values("n")[:1]), 0),
     )
-    any_exception = FulfillmentException.objects.filter(order=OuterRef("pk"))
-    on_time = Q(promised_ship_by__isnull=True) | Q(last_shipped_at__lte=F("promised_ship_by"))
-    orders = (
-        orders_in(period)
-        .order_by()
-        .annotate(
-            routed=Exists(first_decision),
-            lines_routed=Coalesce(Subquery(line_count, output_field=IntegerField()), 0),
-            lines_short=Coalesce(Subquery(first_decision.annotate(n=JsonKeyCount("short")).values("n")[:1]), 0),
-            last_shipped_at=Subquery(last_shipped),
-            had_exception=Exists(any_exception),
-        )
-    )
+    routed = measures.outcome_condition("routed")
     figures = orders.aggregate(
         orders=Count("pk"),
-        lines=Coalesce(Sum("lines_routed", filter=Q(routed=True)), 0),
-        short=Coalesce(Sum("lines_short", filter=Q(routed=True)), 0),
-        finished=Count("pk", filter=Q(status__in=FINISHED)),
-        perfect=Count("pk", filter=Q(status__in=SHIPPED, had_exception=False) & on_time),
-        promised_shipped=Count("pk", filter=Q(status__in=SHIPPED, promised_ship_by__isnull=False)),
-        shipped_on_time=Count(
-            "pk", filter=Q(status__in=SHIPPED, promised_ship_by__isnull=False, last_shipped_at__lte=F("promised_ship_by"))
-        ),
+        lines=Coalesce(Sum("lines_routed", filter=routed), 0),
+        short=Coalesce(Sum("lines_short", filter=routed), 0),
+        **{
+            figure: Count("pk", filter=measures.outcome_condition(outcome))
+            for figure, outcome in (
+                ("finished", "finished"),
+                ("perfect", "perfect"),
+                ("promised_shipped", "promised_shipped"),
+                ("shipped_on_time", "on_time"),
+            )
+        },
     )
     # The first release in the (order, at) index's order: the scan stops at it rather than grouping every event.
     released_at = Subquery(
@@ -554,20 +542,64 @@ def _query(**params) -> str:
 
 
 class Links:
-    """Where each figure's rows are: the team queue (open exceptions) or the orders list, filtered as the figure."""
+    """Where each figure's rows are, filtered as the figure: the queue (all queues' exceptions for a user who sees
+    them all), the orders list, or the admin's delivery and inbound event lists."""
 
     def __init__(self, period: Period):
         self.period = period
 
-    def queue(self, **filters) -> str:
-        site = self.period.site.pk if self.period.site else None
-        return "/queues/?" + _query(tab="team", location=site, **filters)
+    def _site(self) -> dict:
+        return {"location": self.period.site.pk} if self.period.site else {}
+
+    def open(self, **filters) -> str:
+        """Exceptions open now, whatever the period."""
+        return "/queues/?" + _query(**{"tab": "team", **self._site(), **filters})
+
+    def exceptions(self, **filters) -> str:
+        """Exceptions created in the period, open or closed."""
+        # A figure's own location (a top location) stands in for the period's site.
+        return "/queues/?" + _query(
+            **{
+                "tab": "team",
+                "state": "all",
+                "created_from": self.period.start.isoformat(),
+                "created_to": self.period.end.isoformat(),
+                **self._site(),
+                **filters,
+            }
+        )
 
     def orders(self, **filters) -> str:
         site = self.period.site.code if self.period.site else None
         return "/orders/?" + _query(
             placed_from=self.period.start.isoformat(), placed_to=self.period.end.isoformat(), location=site, **filters
         )
+
+    @property
+    def tiles(self) -> dict[str, str]:
+        """The headline tiles' links: each opens the rows its figure counts."""
+        return {
+            "rate": self.exceptions(),
+            "open": self.open(),
+            "breached": self.exceptions(sla="breached"),
+            "minutes": self.exceptions(),
+            "fill": self.orders(outcome="routed"),
+            "perfect": self.orders(outcome="finished"),
+        }
+
+    def _admin(self, model: str, at: str, **filters) -> str:
+        # The admin's own lookups: the period as a half-open range of moments, as the figure counts it.
+        return f"/admin/integrations/{model}/?" + _query(
+            **{f"{at}__gte": self.period.starts_at.isoformat(), f"{at}__lt": self.period.ends_at.isoformat()},
+            ships_from=self.period.site.pk if self.period.site else None,
+            **filters,
+        )
+
+    def deliveries(self, system_id: int, **filters) -> str:
+        return self._admin("delivery", "created_at", system__id__exact=system_id, **filters)
+
+    def inbound_events(self, system_id: int, **filters) -> str:
+        return self._admin("inboundevent", "received_at", system__id__exact=system_id, **filters)
 
 
 def tables(figures: dict, period: Period) -> dict[str, Table]:
@@ -592,38 +624,35 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
         )
 
     built = [
-        grouped("by_stage", "Exceptions by stage", rates["by_stage"], lambda g: links.queue(stage=g["key"]), "Stage"),
+        grouped("by_stage", "Exceptions by stage", rates["by_stage"], lambda g: links.exceptions(stage=g["key"]), "Stage"),
         grouped(
             "by_source",
             "Exceptions by source system",
             rates["by_source"],
-            lambda g: links.queue(source=g["key"]),
+            lambda g: links.exceptions(source=g["key"]),
             "Source system",
         ),
-        grouped("by_type", "Exceptions by type", rates["by_type"], lambda g: links.queue(type=g["key"]), "Type"),
+        grouped("by_type", "Exceptions by type", rates["by_type"], lambda g: links.exceptions(type=g["key"]), "Type"),
         Table(
             "open_by_queue",
             "Open exceptions by queue",
             ["Queue", "Open"],
-            [
-                [Cell(q["label"], links.queue(queue=q["key"])), Cell(q["count"], links.queue(queue=q["key"]))]
-                for q in open_["by_queue"]
-            ],
+            [_both_linked(q["label"], q["count"], links.open(queue=q["key"])) for q in open_["by_queue"]],
         ),
         Table(
             "open_by_age",
             "Open exceptions by age",
             ["Age", "Open"],
-            [[Cell(b["label"]), Cell(b["count"], links.queue())] for b in open_["by_age"]],
+            [_both_linked(b["label"], b["count"], links.open(age=b["key"])) for b in open_["by_age"]],
         ),
         Table(
             "sla",
             "SLA",
             ["Measure", "Exceptions", "Rate (%)"],
             [
-                [Cell("Created in the period"), Cell(sla_["total"], links.queue()), Cell("")],
-                [Cell("Warned"), Cell(sla_["warned"], links.queue()), Cell(sla_["warned_rate"])],
-                [Cell("Breached"), Cell(sla_["breached"], links.queue()), Cell(sla_["breached_rate"])],
+                [Cell("Created in the period"), Cell(sla_["total"], links.exceptions()), Cell("")],
+                [Cell("Warned"), Cell(sla_["warned"], links.exceptions(sla="warned")), Cell(sla_["warned_rate"])],
+                [Cell("Breached"), Cell(sla_["breached"], links.exceptions(sla="breached")), Cell(sla_["breached_rate"])],
             ],
         ),
         Table(
@@ -631,8 +660,11 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
             "Response and resolution times (hours)",
             ["Measure", "Median", "90th percentile", "Exceptions"],
             [
-                [Cell(label), Cell(t["median"]), Cell(t["p90"]), Cell(t["count"], links.queue())]
-                for label, t in (("Time to first response", times["first_response"]), ("Time to resolve", times["resolve"]))
+                [Cell(label), Cell(t["median"]), Cell(t["p90"]), Cell(t["count"], url)]
+                for label, t, url in (
+                    ("Time to first response", times["first_response"], links.exceptions(responded="yes")),
+                    ("Time to resolve", times["resolve"], links.exceptions(status=ExceptionStatus.RESOLVED)),
+                )
             ],
         ),
         Table(
@@ -642,33 +674,33 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
             [
                 [
                     Cell("Fill rate (%)"),
-                    Cell(orders["fill_rate"], links.orders()),
+                    Cell(orders["fill_rate"], links.orders(outcome="routed")),
                     Cell(orders["filled"]),
-                    Cell(orders["lines"]),
+                    Cell(orders["lines"], links.orders(outcome="routed")),
                 ],
                 [
                     Cell("Perfect-order rate (%)"),
-                    Cell(orders["perfect_rate"], links.orders(open_exceptions="no")),
-                    Cell(orders["perfect"]),
-                    Cell(orders["finished"]),
+                    Cell(orders["perfect_rate"], links.orders(outcome="perfect")),
+                    Cell(orders["perfect"], links.orders(outcome="perfect")),
+                    Cell(orders["finished"], links.orders(outcome="finished")),
                 ],
                 [
                     Cell("On-time ship rate (%)"),
-                    Cell(orders["on_time_rate"], links.orders(status=OrderStatus.SHIPPED)),
-                    Cell(orders["shipped_on_time"]),
-                    Cell(orders["promised_shipped"]),
+                    Cell(orders["on_time_rate"], links.orders(outcome="on_time")),
+                    Cell(orders["shipped_on_time"], links.orders(outcome="on_time")),
+                    Cell(orders["promised_shipped"], links.orders(outcome="promised_shipped")),
                 ],
                 [
                     Cell("Processing time, median (h)"),
-                    Cell(orders["processing"]["median"], links.orders(status=OrderStatus.RELEASED)),
-                    Cell(orders["processing"]["count"]),
-                    Cell(orders["orders"]),
+                    Cell(orders["processing"]["median"], links.orders(outcome="released")),
+                    Cell(orders["processing"]["count"], links.orders(outcome="released")),
+                    Cell(orders["orders"], links.orders()),
                 ],
                 [
                     Cell("Processing time, 90th percentile (h)"),
-                    Cell(orders["processing"]["p90"], links.orders(status=OrderStatus.RELEASED)),
-                    Cell(orders["processing"]["count"]),
-                    Cell(orders["orders"]),
+                    Cell(orders["processing"]["p90"], links.orders(outcome="released")),
+                    Cell(orders["processing"]["count"], links.orders(outcome="released")),
+                    Cell(orders["orders"], links.orders()),
                 ],
             ],
         ),
@@ -680,11 +712,11 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
                 [
                     Cell(s["label"]),
                     Cell(s["kind"]),
-                    Cell(s["deliveries"]),
-                    Cell(s["dead"], links.orders(open_exceptions="yes")),
+                    Cell(s["deliveries"], links.deliveries(s["key"])),
+                    Cell(s["dead"], links.deliveries(s["key"], status__exact=DeliveryStatus.DEAD)),
                     Cell(s["dead_rate"]),
-                    Cell(s["inbound"]),
-                    Cell(s["failed"], links.orders(open_exceptions="yes")),
+                    Cell(s["inbound"], links.inbound_events(s["key"])),
+                    Cell(s["failed"], links.inbound_events(s["key"], status__exact=InboundStatus.FAILED)),
                     Cell(s["failed_rate"]),
                 ]
                 for s in figures["integrations"]
@@ -694,25 +726,19 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
             "top_skus",
             "Top 10 SKUs by exceptions",
             ["SKU", "Exceptions"],
-            [
-                [Cell(r["label"], links.queue(q=r["label"])), Cell(r["count"], links.queue(q=r["label"]))]
-                for r in figures["top"]["skus"]
-            ],
+            [_both_linked(r["label"], r["count"], links.exceptions(sku=r["label"])) for r in figures["top"]["skus"]],
         ),
         Table(
             "top_locations",
             "Top 10 locations by exceptions",
             ["Location", "Exceptions"],
-            [_both_linked(r["label"], r["count"], _at_location(r["key"])) for r in figures["top"]["locations"]],
+            [_both_linked(r["label"], r["count"], links.exceptions(location=r["key"])) for r in figures["top"]["locations"]],
         ),
         Table(
             "top_partners",
             "Top 10 partners by exceptions",
             ["Partner", "Exceptions"],
-            [
-                _both_linked(r["label"], r["count"], links.orders(partner=r["code"], open_exceptions="yes"))
-                for r in figures["top"]["partners"]
-            ],
+            [_both_linked(r["label"], r["count"], links.exceptions(partner=r["code"])) for r in figures["top"]["partners"]],
         ),
         Table(
             "trend",
@@ -727,11 +753,6 @@ def tables(figures: dict, period: Period) -> dict[str, Table]:
         ),
     ]
     return {table.name: table for table in built}
-
-
-def _at_location(location_id: int) -> str:
-    """A top location's queue: that location rather than the period's site."""
-    return "/queues/?" + _query(tab="team", location=location_id)
 
 
 def _both_linked(label, count, url: str) -> list[Cell]:

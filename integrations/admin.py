@@ -5,6 +5,8 @@ from django.utils.html import format_html
 from core.actors import Actor
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import DomainError
+from inventory.models import Location
+from orders.models import Shipment
 
 from .models import (
     Delivery,
@@ -18,6 +20,29 @@ from .models import (
     SyncCursor,
 )
 from .services.relay import delivery_requeue
+
+
+class ShipsFromFilter(admin.SimpleListFilter):
+    """Rows about orders with a shipment from a site: the dashboard's site, as its integration figures count."""
+
+    title = "order ships from"
+    parameter_name = "ships_from"
+    order_field = "order_id"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), code) for pk, code in Location.objects.filter(active=True).order_by("code").values_list("pk", "code")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        orders = Shipment.objects.filter(location_id=int(self.value())).values("order_id")
+        return queryset.filter(**{f"{self.order_field}__in": orders})
+
+
+class MessageShipsFromFilter(ShipsFromFilter):
+    order_field = "message__order_id"
 
 
 class ShippingMappingInline(admin.TabularInline):
@@ -52,7 +77,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
 @admin.register(InboundEvent)
 class InboundEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "system", "topic", "sender_id", "status", "order", "short_error"]
-    list_filter = ["status", "system", "topic"]
+    list_filter = ["status", "system", "topic", ShipsFromFilter]
     search_fields = ["sender_id", "order__external_id", "=order__id", "subject", "error"]
     list_select_related = ["system", "order"]
     date_hierarchy = "received_at"
@@ -107,7 +132,7 @@ def requeue(modeladmin, request, queryset):
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "message_type", "system", "status", "attempts", "next_attempt_at", "last_error", "order"]
-    list_filter = ["status", "system", "message__type"]
+    list_filter = ["status", "system", "message__type", MessageShipsFromFilter]
     search_fields = ["=delivery_id", "=message__event_id", "message__order__external_id", "=message__order__id"]
     list_select_related = ["message__order", "system"]
     date_hierarchy = "created_at"
