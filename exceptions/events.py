@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from core.actors import SYSTEM, Actor
@@ -101,12 +103,26 @@ def exception_action(
     return _event(exception, K.ACTION, actor=actor, action=action, note=note, operator_minutes=operator_minutes, data=data or {})
 
 
+def _sla_data(due_at: datetime) -> dict:
+    return {"due_at": due_at.isoformat()}
+
+
+def _escalated_data(*, from_priority: str, to_priority: str, from_queue: str, to_queue: str, due_at: datetime) -> dict:
+    return {
+        "from_priority": from_priority,
+        "to_priority": to_priority,
+        "from_queue": from_queue,
+        "to_queue": to_queue,
+        "due_at": due_at.isoformat(),
+    }
+
+
 def exception_sla_warned(exception: FulfillmentException, *, at: datetime) -> ExceptionEvent:
-    return _event(exception, K.SLA_WARNED, actor=SYSTEM, at=at, data={"due_at": exception.due_at.isoformat()})
+    return _event(exception, K.SLA_WARNED, actor=SYSTEM, at=at, data=_sla_data(exception.due_at))
 
 
 def exception_sla_breached(exception: FulfillmentException, *, at: datetime) -> ExceptionEvent:
-    return _event(exception, K.SLA_BREACHED, actor=SYSTEM, at=at, data={"due_at": exception.due_at.isoformat()})
+    return _event(exception, K.SLA_BREACHED, actor=SYSTEM, at=at, data=_sla_data(exception.due_at))
 
 
 def exception_escalated(
@@ -117,11 +133,65 @@ def exception_escalated(
         K.ESCALATED,
         actor=SYSTEM,
         at=at,
-        data={
-            "from_priority": from_priority,
-            "to_priority": to_priority,
-            "from_queue": from_queue,
-            "to_queue": to_queue,
-            "due_at": exception.due_at.isoformat(),
-        },
+        data=_escalated_data(
+            from_priority=from_priority,
+            to_priority=to_priority,
+            from_queue=from_queue,
+            to_queue=to_queue,
+            due_at=exception.due_at,
+        ),
+    )
+
+
+# --- the same events for many exceptions at once, as the SLA sweep writes them -----------------
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One exception the sweep escalated: what it was and what it became."""
+
+    exception_id: int
+    due_at: datetime
+    from_priority: str
+    to_priority: str
+    from_queue: str
+    to_queue: str
+
+
+def _bulk(kind: str, rows: Iterable[tuple[int, dict]], *, at: datetime) -> list[ExceptionEvent]:
+    """One INSERT for all the rows (batched only where the engine caps the parameters of a statement)."""
+    events = [
+        ExceptionEvent(exception_id=exception_id, kind=kind, actor=str(SYSTEM), at=at, data=data) for exception_id, data in rows
+    ]
+    return ExceptionEvent.objects.bulk_create(events) if events else []
+
+
+def exceptions_sla_warned(due: Iterable[tuple[int, datetime]], *, at: datetime) -> list[ExceptionEvent]:
+    """exception_sla_warned for each (exception id, due at)."""
+    return _bulk(K.SLA_WARNED, ((exception_id, _sla_data(due_at)) for exception_id, due_at in due), at=at)
+
+
+def exceptions_sla_breached(due: Iterable[tuple[int, datetime]], *, at: datetime) -> list[ExceptionEvent]:
+    """exception_sla_breached for each (exception id, due at)."""
+    return _bulk(K.SLA_BREACHED, ((exception_id, _sla_data(due_at)) for exception_id, due_at in due), at=at)
+
+
+def exceptions_escalated(escalations: Iterable[Escalation], *, at: datetime) -> list[ExceptionEvent]:
+    """exception_escalated for each escalation."""
+    return _bulk(
+        K.ESCALATED,
+        (
+            (
+                e.exception_id,
+                _escalated_data(
+                    from_priority=e.from_priority,
+                    to_priority=e.to_priority,
+                    from_queue=e.from_queue,
+                    to_queue=e.to_queue,
+                    due_at=e.due_at,
+                ),
+            )
+            for e in escalations
+        ),
+        at=at,
     )

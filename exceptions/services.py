@@ -8,11 +8,12 @@ two services from waiting on each other.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import Group
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -609,60 +610,173 @@ def exception_reopen(
 # --- the SLA clock ----------------------------------------------------------------------
 
 
+RUNNING_STATUSES = [ExceptionStatus.OPEN, ExceptionStatus.IN_PROGRESS]
+
+
+def _running_clocks() -> list[Q]:
+    """Open exceptions whose clock runs, in two parts: open or in progress, and waiting under a policy that does
+    not pause. Each part reads one table and matches a partial index (exceptions/models.py), so the rows a
+    paused clock leaves past their times are never read."""
+    return [
+        Q(status__in=RUNNING_STATUSES),
+        Q(status=ExceptionStatus.WAITING, sla_policy_id__in=SlaPolicy.objects.filter(pause_while_waiting=False).values("pk")),
+    ]
+
+
 def _running_clock() -> Q:
-    """Open exceptions whose clock runs: waiting ones count only when their policy does not pause."""
-    paused = Q(status=ExceptionStatus.WAITING) & (Q(sla_policy__isnull=True) | Q(sla_policy__pause_while_waiting=True))
-    return Q(status__in=OPEN_STATUSES) & ~paused
+    running, waiting = _running_clocks()
+    return running | waiting
+
+
+def _warning_due(now: datetime) -> Q:
+    return Q(warned_at__isnull=True, warn_at__lte=now, due_at__gt=now)
+
+
+def _escalation_due(now: datetime) -> Q:
+    return Q(escalated=False, due_at__lte=now)
+
+
+# Priority.raised() as SQL, so an escalation raises every row in the one UPDATE.
+RAISED_PRIORITY = Case(
+    *(When(priority=priority, then=Value(str(Priority(priority).raised()))) for priority in Priority.values),
+    default=F("priority"),
+)
+
+
+def due_for_warning(now: datetime) -> QuerySet:
+    return FulfillmentException.objects.filter(_running_clock(), _warning_due(now))
+
+
+def due_for_escalation(now: datetime) -> QuerySet:
+    return FulfillmentException.objects.filter(_running_clock(), _escalation_due(now))
+
+
+def _claim(due: QuerySet, batch: int | None, **columns) -> tuple[str, list]:
+    """SQL and parameters of a SELECT of the due rows (their ``id`` and ``columns``), locking them.
+
+    Rows another transaction holds are skipped: a concurrent sweep takes the others, and those rows are
+    still due for the next run if that transaction leaves them due. SQLite has no row locks and ignores the
+    clause; its transactions start IMMEDIATE (settings), so one sweep at a time writes there anyway.
+    """
+    claimed = due.select_for_update(skip_locked=True, of=("self",)).order_by()
+    if batch is not None:
+        claimed = claimed.order_by("pk")[:batch]
+    # A model query (not values()), so that the lock is taken on the exception alone and not on the outer-joined
+    # policy, which PostgreSQL refuses.
+    sql, params = claimed.annotate(**columns).only("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+def _as_aware(value) -> datetime:
+    """A timestamp as a raw cursor returns it (SQLite: text or naive UTC) made what the ORM would load."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def _claim_and_update(claimed: tuple[str, list], *, set_sql: str, set_params: list, still_due: str, due_columns: list[str]):
+    """Run ``UPDATE ... FROM (the claimed rows) ... RETURNING`` and give, per changed row, its id, its due_at and
+    the claimed ``due_columns``, ordered by id.
+
+    ``still_due`` repeats the condition that made the row due, so a row another sweep changed since it was
+    read is not changed (or reported) twice.
+    """
+    table = connection.ops.quote_name(FulfillmentException._meta.db_table)
+    claimed_sql, claimed_params = claimed
+    update = (
+        f"WITH due AS ({claimed_sql}) UPDATE {table} SET {set_sql} FROM due "
+        f"WHERE {table}.id = due.id AND {still_due} RETURNING {table}.id, {table}.due_at"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(update + "".join(f", due.{column}" for column in due_columns), claimed_params + set_params)
+            rows = [(pk, _as_aware(due_at), *rest) for pk, due_at, *rest in cursor.fetchall()]
+        else:
+            # SQLite's RETURNING sees only the updated table, so the claimed columns are read first; the
+            # transaction holds the write lock from its start, so the UPDATE claims the same rows.
+            columns = ", ".join(["id", *due_columns])
+            cursor.execute(f"SELECT {columns} FROM ({claimed_sql}) AS due", claimed_params)
+            claimed_by_id = {pk: rest for pk, *rest in cursor.fetchall()}
+            cursor.execute(update, claimed_params + set_params)
+            rows = [(pk, _as_aware(due_at), *claimed_by_id[pk]) for pk, due_at in cursor.fetchall()]
+    return sorted(rows)
+
+
+def _anything_due(now: datetime) -> bool:
+    """One read of four index ranges (warning and escalation, running and waiting clocks), so that a minute with
+    nothing due costs no lock, no UPDATE and no plan of one.
+
+    Each part is a first row in its index's order rather than an EXISTS: with LIMIT 1 and no order, the planner
+    reckons a scan of the table finds a due row sooner, which is true only when there is one."""
+    parts = [
+        FulfillmentException.objects.filter(clock, due).order_by(order).values("pk")[:1].query.sql_with_params()
+        for due, order in ((_warning_due(now), "warn_at"), (_escalation_due(now), "due_at"))
+        for clock in _running_clocks()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + " OR ".join(f"({sql}) IS NOT NULL" for sql, _ in parts),
+            [param for _, params in parts for param in params],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def sla_sweep(*, now: datetime | None = None, batch: int | None = None) -> dict[str, int]:
+    """Warn at the policy's threshold and escalate at breach; safe to run twice or in parallel.
+
+    One UPDATE per kind changes every due row (claimed with SKIP LOCKED) and returns what the events need,
+    and one INSERT per event kind writes them, so a run costs the same few queries however much is due and
+    clears any backlog. The UPDATEs repeat the due conditions, so a second sweep (or a concurrent one) finds
+    nothing left to do. ``batch`` caps the rows per kind; by default there is no cap.
+    """
+    now = now or timezone.now()
+    # Read before the transaction: most minutes nothing is due, and then there is nothing to open one for.
+    if not _anything_due(now):
+        return {"warned": 0, "escalated": 0}
+    return _sweep(now, batch)
 
 
 @transaction.atomic
-def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Warn at the policy's threshold and escalate at breach; safe to run twice or in parallel.
+def _sweep(now: datetime, batch: int | None) -> dict[str, int]:
+    at = connection.ops.adapt_datetimefield_value(now)
+    warned = _claim_and_update(
+        _claim(due_for_warning(now), batch),
+        set_sql="warned_at = %s",
+        set_params=[at],
+        still_due="warned_at IS NULL",
+        due_columns=[],
+    )
+    events.exceptions_sla_warned(((pk, due_at) for pk, due_at in warned), at=now)
 
-    Rows are claimed with SKIP LOCKED and changed with conditional updates, so
-    a second sweep (or a concurrent one) finds nothing left to do.
-    """
-    now = now or timezone.now()
-    warned = escalated = 0
-    to_warn = (
-        FulfillmentException.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(_running_clock(), warned_at__isnull=True, warn_at__lte=now, due_at__gt=now)
-        .order_by("pk")[:batch]
+    escalated = _claim_and_update(
+        _claim(
+            due_for_escalation(now),
+            batch,
+            from_priority=F("priority"),
+            to_priority=RAISED_PRIORITY,
+            from_queue_id=F("queue_id"),
+            to_queue_id=Coalesce("sla_policy__escalation_queue_id", "queue_id"),
+            from_queue=F("queue__name"),
+            to_queue=Coalesce("sla_policy__escalation_queue__name", "queue__name"),
+        ),
+        # The escalation team takes it from here when it moves queue; staying, it keeps its owner.
+        set_sql=(
+            "escalated = %s, escalated_at = %s, updated_at = %s, priority = due.to_priority, queue_id = due.to_queue_id, "
+            "owner_id = CASE WHEN due.to_queue_id = due.from_queue_id THEN owner_id END"
+        ),
+        set_params=[True, at, at],
+        still_due="NOT escalated",
+        due_columns=["from_priority", "to_priority", "from_queue", "to_queue"],
     )
-    for exception in to_warn:
-        if FulfillmentException.objects.filter(pk=exception.pk, warned_at__isnull=True).update(warned_at=now):
-            events.exception_sla_warned(exception, at=now)
-            warned += 1
-    to_escalate = (
-        FulfillmentException.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("sla_policy__escalation_queue", "queue")
-        .filter(_running_clock(), escalated=False, due_at__lte=now)
-        .order_by("pk")[:batch]
+    events.exceptions_sla_breached(((pk, due_at) for pk, due_at, *_ in escalated), at=now)
+    events.exceptions_escalated(
+        (
+            events.Escalation(pk, due_at, from_priority, to_priority, from_queue, to_queue)
+            for pk, due_at, from_priority, to_priority, from_queue, to_queue in escalated
+        ),
+        at=now,
     )
-    for exception in to_escalate:
-        policy = exception.sla_policy
-        target_queue = policy.escalation_queue if policy and policy.escalation_queue_id else exception.queue
-        new_priority = Priority(exception.priority).raised()
-        changed = FulfillmentException.objects.filter(pk=exception.pk, escalated=False).update(
-            escalated=True,
-            escalated_at=now,
-            priority=new_priority,
-            queue=target_queue,
-            owner=None if target_queue.pk != exception.queue_id else F("owner"),
-            updated_at=now,
-        )
-        if changed:
-            events.exception_sla_breached(exception, at=now)
-            events.exception_escalated(
-                exception,
-                at=now,
-                from_priority=exception.priority,
-                to_priority=new_priority,
-                from_queue=exception.queue.name,
-                to_queue=target_queue.name,
-            )
-            escalated += 1
-    return {"warned": warned, "escalated": escalated}
+    return {"warned": len(warned), "escalated": len(escalated)}
 
 
 def open_exception_exists(*, order_id: int, blocking: bool | None = None, exclude_pk: int | None = None) -> bool:
