@@ -67,6 +67,13 @@ def _flatten(detail):
     return str(detail)
 
 
+def validation_error_body(detail) -> dict:
+    """A serializer's errors in the one error shape, as a 400 answers them."""
+    return error_body(
+        "validation_error", MESSAGES[400], fields=_flatten(detail if isinstance(detail, dict) else {"non_field_errors": detail})
+    )
+
+
 def api_exception_handler(exc, context):
     """Every error as {"error": {"code", "message", "fields"}}; domain errors keep their own code and status."""
     # Imported here: rest_framework.views reads the API settings, which name this module.
@@ -82,7 +89,7 @@ def api_exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
+        fields = validation_error_body(exc.detail)["error"]["fields"]
         code, message = "validation_error", MESSAGES[400]
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
@@ -149,28 +156,32 @@ class PartnerRateThrottle(SimpleRateThrottle):
             return True
         now = self.timer()
         self.window_ends = (int(now // self.duration) + 1) * self.duration
-        return self.count_in_window(self.window_key(key, now)) <= self.num_requests
+        return self.count_in_window(self.window_key(key, now), self.cost(request)) <= self.num_requests
 
-    def count_in_window(self, window_key: str) -> int:
-        """Count this request in its window and return how many the window holds now."""
+    def cost(self, request) -> int:
+        """How many units of the budget the request takes: one, unless it carries several orders."""
+        return 1
+
+    def count_in_window(self, window_key: str, cost: int = 1) -> int:
+        """Count this request (`cost` units) in its window and return how many the window holds now."""
         raise_counter = _redis_window_counter()
         if raise_counter is not None:
             # The cache's own key (prefix and version): cache.delete() and cache.get() see the same counter.
-            return raise_counter(keys=[self.cache.make_key(window_key)], args=[self.duration + 1])
+            return raise_counter(keys=[self.cache.make_key(window_key)], args=[self.duration + 1, cost])
         self.cache.add(window_key, 0, timeout=self.duration + 1)
         try:
-            return self.cache.incr(window_key)
+            return self.cache.incr(window_key, cost)
         except ValueError:  # the window expired between add and incr
-            self.cache.add(window_key, 1, timeout=self.duration + 1)
-            return 1
+            self.cache.add(window_key, cost, timeout=self.duration + 1)
+            return cost
 
     def wait(self):
         return max(1, math.ceil(self.window_ends - self.timer()))
 
 
 _RAISE_WINDOW_COUNTER = """
-local used = redis.call('INCR', KEYS[1])
-if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local used = redis.call('INCRBY', KEYS[1], ARGV[2])
+if used == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return used
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
 from django.conf import settings
 from django.db.models import Prefetch
@@ -16,8 +18,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import Actor
-from core.api import PayloadTooLarge, caller_partner, error_body, error_response, is_staff_caller
+from core.api import (
+    PartnerRateThrottle,
+    PayloadTooLarge,
+    caller_partner,
+    error_body,
+    error_response,
+    is_staff_caller,
+    validation_error_body,
+)
 from core.db import atomic_retrying_deadlocks
+from core.errors import DomainError
 from exceptions.models import FulfillmentException
 from inventory.selectors import availability
 
@@ -26,8 +37,12 @@ from .models import IDEMPOTENCY_KEY_MAX_LENGTH, LOADED, Order, OrderStatus, Ship
 from .selectors import orders_changed_after
 from .serializers import (
     ACTION_PERMISSIONS,
+    BATCH_REQUEST_EXAMPLE,
+    BATCH_RESPONSE_EXAMPLE,
     MOMENT_HELP,
     AddressChangeSerializer,
+    BatchRequestSerializer,
+    BatchResponseSerializer,
     ErrorSerializer,
     OrderInputSerializer,
     OrderSerializer,
@@ -39,7 +54,7 @@ from .serializers import (
     validate_utc_offset,
 )
 from .services import addresses as address_services
-from .services import idempotency, intake, lifecycle, shipments
+from .services import batch, idempotency, intake, lifecycle, shipments
 
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=text)
@@ -110,6 +125,51 @@ class OrderFilter(django_filters.FilterSet):
         return orders_changed_after(queryset, value)
 
 
+class BatchRateThrottle(PartnerRateThrottle):
+    """The partner's budget, one unit per order of the batch (at least one for a request that carries none)."""
+
+    def cost(self, request) -> int:
+        orders = request.data.get("orders") if isinstance(request.data, dict) else None
+        return min(len(orders), batch.MAX_BATCH_ORDERS + 1) if isinstance(orders, list) and orders else 1
+
+
+def _batch_items(data) -> list[dict]:
+    """The batch's items, each {"order": {...}, "idempotency_key"?: str}; a ValidationError (400) for the whole
+    request when its shape is wrong, before any order is read."""
+    if not isinstance(data, dict) or set(data) != {"orders"}:
+        raise serializers.ValidationError({"orders": ["Send an object with one field, orders: a list of orders."]})
+    orders = data["orders"]
+    if not isinstance(orders, list) or not 1 <= len(orders) <= batch.MAX_BATCH_ORDERS:
+        raise serializers.ValidationError({"orders": [f"A list of 1 to {batch.MAX_BATCH_ORDERS} orders."]})
+    problems = {}
+    for index, item in enumerate(orders):
+        if not isinstance(item, dict) or not isinstance(item.get("order"), dict) or set(item) - {"order", "idempotency_key"}:
+            problems[str(index)] = ['Each item is {"order": {...}} with an optional "idempotency_key".']
+        elif "idempotency_key" in item and not isinstance(item["idempotency_key"], str):
+            problems[str(index)] = {"idempotency_key": ["A string."]}
+    if problems:
+        raise serializers.ValidationError({"orders": problems})
+    return [
+        {**item, "idempotency_key": item["idempotency_key"].strip()} if "idempotency_key" in item else item for item in orders
+    ]
+
+
+def _key_problem(key: str | None) -> tuple[str, str] | None:
+    """What is wrong with an Idempotency-Key (the message, and the field's), or None."""
+    if key is None:
+        return None
+    if key == "":
+        return "The Idempotency-Key is empty; send a unique string per order attempt, or none at all.", "May not be blank."
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        return (
+            f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+            f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}.",
+        )
+    if "\x00" in key:
+        return "The Idempotency-Key may not contain NUL characters.", "NUL characters are not allowed."
+    return None
+
+
 def _check_body_size(request) -> None:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > settings.API_MAX_BODY_BYTES:
@@ -133,6 +193,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def _intake_answer(self, partner, data: dict, body_fingerprint: str) -> idempotency.Answer:
         outcome = intake.order_intake(partner=partner, data=data, body_fingerprint=body_fingerprint, actor=_actor(self.request))
+        return self._intake_outcome_answer(outcome)
+
+    def _intake_outcome_answer(self, outcome: intake.IntakeOutcome) -> idempotency.Answer:
         if not outcome.created:
             body = error_body(
                 OrderError.DUPLICATE_ORDER,
@@ -180,26 +243,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         key = request.headers.get("Idempotency-Key")
         if key is not None:
             key = key.strip()
-        if key == "":
+        problem = _key_problem(key)
+        if problem:
+            message, field_message = problem
             return error_response(
-                "validation_error",
-                "The Idempotency-Key is empty; send a unique string per order attempt, or no header at all.",
-                status.HTTP_400_BAD_REQUEST,
-                fields={"Idempotency-Key": ["May not be blank."]},
-            )
-        if len(key or "") > IDEMPOTENCY_KEY_MAX_LENGTH:
-            return error_response(
-                "validation_error",
-                f"The Idempotency-Key may be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
-                status.HTTP_400_BAD_REQUEST,
-                fields={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; this one has {len(key)}."]},
-            )
-        if "\x00" in (key or ""):
-            return error_response(
-                "validation_error",
-                "The Idempotency-Key may not contain NUL characters.",
-                status.HTTP_400_BAD_REQUEST,
-                fields={"Idempotency-Key": ["NUL characters are not allowed."]},
+                "validation_error", message, status.HTTP_400_BAD_REQUEST, fields={"Idempotency-Key": [field_message]}
             )
 
         answer = idempotency.idempotent(
@@ -212,6 +260,73 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if answer.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @extend_schema(
+        summary="Submit up to 100 orders at once",
+        request=BatchRequestSerializer,
+        responses={200: BatchResponseSerializer, **{k: ERRORS[k] for k in (400, 401, 403, 413, 429)}},
+        examples=[
+            OpenApiExample("Two orders, one with a key", value=BATCH_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Created, duplicate, invalid", value=BATCH_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            f"For EDI and marketplace partners: up to {batch.MAX_BATCH_ORDERS} orders, each exactly the body of "
+            "`POST /api/v1/orders/`, with its own optional `idempotency_key` (the header's rules, in the body). "
+            "The answer is 200 with one result per order, at its `index`: `201` and the `order`, as the single "
+            "intake answers it; `409` `duplicate_order` (or `request_in_progress`); `400` with the order's field "
+            "errors; `422` when its key was used with another body. One bad order never fails the others. A key "
+            "answered before replays that answer (`replayed: true`), whichever endpoint it was sent to. The "
+            "throttle counts each order. The request itself is 400 only when it is not an object whose `orders` "
+            f"is a list of 1 to {batch.MAX_BATCH_ORDERS} objects."
+        ),
+    )
+    @action(detail=False, methods=["post"], throttle_classes=[BatchRateThrottle])
+    def batch(self, request):
+        partner = caller_partner(request.user)
+        if partner is None:
+            raise PermissionDenied("Only partners submit orders; staff accounts read.")
+        items = _batch_items(request.data)
+        results: list[dict | None] = [None] * len(items)
+        accepted, positions = [], []
+        for index, item in enumerate(items):
+            problem = _key_problem(item.get("idempotency_key"))
+            serializer = OrderInputSerializer(data=item["order"])
+            if problem:
+                results[index] = {
+                    "status": 400,
+                    **error_body("validation_error", problem[0], fields={"idempotency_key": [problem[1]]}),
+                }
+            elif not serializer.is_valid():
+                results[index] = {"status": 400, **validation_error_body(serializer.errors)}
+            else:
+                accepted.append(
+                    batch.BatchOrder(
+                        serializer.validated_data, idempotency.fingerprint(item["order"]), item.get("idempotency_key")
+                    )
+                )
+                positions.append(index)
+        actor = _actor(request)
+        answers = batch.order_intake_batch(
+            partner=partner,
+            orders=accepted,
+            actor=actor,
+            answer_of=lambda outcome: self._intake_outcome_answer(outcome),
+        )
+        for index, answer in zip(positions, answers, strict=True):
+            if isinstance(answer, DomainError):
+                results[index] = {"status": answer.http_status, **answer.as_dict()}
+                continue
+            body = json.loads(answer.body)
+            result = {"status": answer.status_code, **({"order": body} if answer.status_code == 201 else body)}
+            results[index] = {**result, "replayed": True} if answer.replayed else result
+        listed = [{"index": index, **result} for index, result in enumerate(results)]
+        return Response(
+            {
+                "created": sum(1 for r in listed if r["status"] == 201 and not r.get("replayed")),
+                "failed": sum(1 for r in listed if r["status"] != 201),
+                "results": listed,
+            }
+        )
 
     @extend_schema(summary="List your orders", responses={200: OrderSerializer(many=True), **{k: ERRORS[k] for k in (401, 429)}})
     def list(self, request, *args, **kwargs):

@@ -17,7 +17,16 @@ from core.api import caller_partner
 from exceptions.models import OPEN_STATUSES
 
 from .addresses import ADDRESS_FIELDS
-from .models import AFTER_RELEASE, CANCELLABLE, CustomerTier, Order, OrderStatus, ServiceLevel, ShipmentStatus
+from .models import (
+    AFTER_RELEASE,
+    CANCELLABLE,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    CustomerTier,
+    Order,
+    OrderStatus,
+    ServiceLevel,
+    ShipmentStatus,
+)
 
 ORDER_EXAMPLE = {
     "external_id": "1001",
@@ -369,3 +378,78 @@ class DuplicateOrderErrorSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = DuplicateOrderErrorSerializer()
+
+
+# --- batch intake (documentation of POST /api/v1/orders/batch/; the view reads each order on its own) -------------
+
+
+class BatchItemSerializer(StrictSerializer):
+    idempotency_key = StrictCharField(
+        required=False,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        help_text="As the Idempotency-Key header of the single intake: one per order attempt, kept 24 hours.",
+    )
+    order = OrderInputSerializer(help_text="Exactly the body of POST /api/v1/orders/.")
+
+
+class BatchRequestSerializer(StrictSerializer):
+    orders = BatchItemSerializer(many=True, help_text="1 to 100 orders.")
+
+
+class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The order's place in the request, from 0.")
+    status = serializers.IntegerField(help_text="201 created, 400 invalid, 409 duplicate or key in flight, 422 key reused.")
+    order = OrderSerializer(required=False, help_text="With 201: the order, as the single intake answers it.")
+    error = DuplicateOrderErrorSerializer(required=False, help_text="Otherwise: why, in the one error shape.")
+    replayed = serializers.BooleanField(required=False, help_text="True when the answer is one its key got before.")
+
+
+class BatchResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Orders this request created.")
+    failed = serializers.IntegerField(help_text="Orders not created (any status but 201).")
+    results = BatchResultSerializer(many=True)
+
+
+_EXAMPLE_ORDER = {
+    "external_id": "EDI-20261202-0001",
+    "placed_at": "2026-12-02T08:15:00Z",
+    "currency": "USD",
+    "service_level": "standard",
+    "customer": {"name": "Grace Hopper", "email": "grace@example.com", "tier": "standard"},
+    "shipping_address": {
+        "name": "Grace Hopper",
+        "line1": "1 Navy Way",
+        "city": "Arlington",
+        "region": "VA",
+        "postal_code": "22202",
+        "country": "US",
+    },
+    "lines": [{"sku": "SKU-1", "quantity": 2, "uom": "each", "unit_price": "12.50"}],
+}
+BATCH_REQUEST_EXAMPLE = {
+    "orders": [
+        {"idempotency_key": "edi-20261202-0001", "order": _EXAMPLE_ORDER},
+        {"order": {**_EXAMPLE_ORDER, "external_id": "EDI-20261202-0002"}},
+    ]
+}
+BATCH_RESPONSE_EXAMPLE = {
+    "created": 1,
+    "failed": 2,
+    "results": [
+        {"index": 0, "status": 201, "order": {"id": 4711, "external_id": "EDI-20261202-0001", "status": "allocated"}},
+        {
+            "index": 1,
+            "status": 409,
+            "error": {"code": "duplicate_order", "message": "You already sent order EDI-20261202-0002; it is order 4702."},
+        },
+        {
+            "index": 2,
+            "status": 400,
+            "error": {
+                "code": "validation_error",
+                "message": "The request is not valid; see fields.",
+                "fields": {"lines": {"0": {"quantity": ["Ensure this value is greater than or equal to 1."]}}},
+            },
+        },
+    ],
+}

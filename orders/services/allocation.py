@@ -140,7 +140,12 @@ def order_route(
 
 
 def order_route_locked(
-    order: Order, *, actor: Actor = SYSTEM, rules: Sequence[RuleSpec] | None = None, action: str = REPLANNED
+    order: Order,
+    *,
+    actor: Actor = SYSTEM,
+    rules: Sequence[RuleSpec] | None = None,
+    locations: Sequence[Location] | None = None,
+    action: str = REPLANNED,
 ) -> RoutingDecision:
     """order_route for a ready order the caller holds locked.
 
@@ -153,7 +158,7 @@ def order_route_locked(
         raise IllegalTransition(order, "allocate", "only orders that are ready can be allocated.")
     give_back_plan_locked(order, actor=actor, reason="planning again")
     rules = active_rules() if rules is None else rules
-    locations = list(Location.objects.all())
+    locations = list(Location.objects.all()) if locations is None else locations
     lines = loaded(order, "lines")
     evaluation = None
     for _ in range(MAX_ATTEMPTS):

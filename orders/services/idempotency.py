@@ -64,7 +64,7 @@ def idempotent(*, partner: Partner, key: str | None, body_fingerprint: str, answ
     def attempt() -> Answer:
         if key is None:
             return answer()
-        claimed = _claim_locked(partner=partner, key=key, body_fingerprint=body_fingerprint)
+        claimed = claim_locked(partner=partner, key=key, body_fingerprint=body_fingerprint)
         if isinstance(claimed, Answer):
             return claimed
         result = answer()
@@ -74,7 +74,7 @@ def idempotent(*, partner: Partner, key: str | None, body_fingerprint: str, answ
     return atomic_retrying_deadlocks(attempt)
 
 
-def _claim_locked(*, partner: Partner, key: str, body_fingerprint: str) -> int | Answer:
+def claim_locked(*, partner: Partner, key: str, body_fingerprint: str) -> int | Answer:
     """The id of the key's new row, or the answer the key already got; in the caller's transaction, before it
     has done anything else (a wait that times out aborts it)."""
     for _ in range(3):

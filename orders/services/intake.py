@@ -21,6 +21,7 @@ from core.actors import Actor
 from core.db import advisory_xact_lock
 from core.errors import Conflict, InvalidInput
 from exceptions.services import exception_raise
+from inventory.models import Location, Sku
 
 from .. import events
 from ..addresses import Address
@@ -70,6 +71,7 @@ def order_store_locked(
     promised_ship_by: datetime | None = None,
     intake_fingerprint: str = "",
     is_test: bool = False,
+    skus: dict[str, Sku] | None = None,
 ) -> Order:
     """Store a received order and its lines in the caller's transaction (no lock: the order is new). Lines keep
     the SKU code as sent; the SKU and the base quantity are filled in when the code and unit are known.
@@ -114,7 +116,8 @@ def order_store_locked(
             order.save()
     except IntegrityError:
         raise Conflict(OrderError.DUPLICATE_ORDER, f"Partner {partner.code} already sent an order {external_id}.") from None
-    skus = skus_for_codes(partner, {line.sku_code for line in lines})
+    # A batch reads its SKUs once for all its orders and passes them in.
+    skus = skus_for_codes(partner, {line.sku_code for line in lines}) if skus is None else skus
     rows = []
     for number, line in enumerate(lines, start=1):
         sku = skus.get(line.sku_code)
@@ -146,6 +149,16 @@ def order_store_locked(
 
 
 # --- the control point ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeReads:
+    """What every order of a batch reads alike, read once for the batch: the SKUs its codes name (with the
+    partner's mappings), the active routing rules and the locations."""
+
+    skus: dict[str, Sku]
+    rules: list
+    locations: list[Location]
 
 
 @dataclass(frozen=True)
@@ -197,7 +210,14 @@ def _customer_and_address(order: Order) -> str:
 
 @transaction.atomic(savepoint=False)  # a failure rolls back the caller's whole request anyway
 def order_intake(
-    *, partner: Partner, data: dict, body_fingerprint: str, actor: Actor, source_system: str = "api", is_test: bool = False
+    *,
+    partner: Partner,
+    data: dict,
+    body_fingerprint: str,
+    actor: Actor,
+    source_system: str = "api",
+    is_test: bool = False,
+    reads: IntakeReads | None = None,
 ) -> IntakeOutcome:
     """Accept a structurally valid order body (as the API serializer cleaned it).
 
@@ -222,6 +242,7 @@ def order_intake(
             ],
             intake_fingerprint=body_fingerprint,
             is_test=is_test,
+            skus=reads.skus if reads else None,
         )
     except Conflict as conflict:
         if conflict.code != OrderError.DUPLICATE_ORDER:
@@ -238,7 +259,10 @@ def order_intake(
     twin = _suspected_duplicate(order, lines)
     if not problems and twin is None and not Address.of(order).problems():
         order_mark_ready_locked(order, actor=actor)  # stored in this transaction: nobody else can see it yet
-        order_route_locked(order, actor=actor)
+        if reads:
+            order_route_locked(order, actor=actor, rules=reads.rules, locations=reads.locations)
+        else:
+            order_route_locked(order, actor=actor)
         return IntakeOutcome(order, created=True)
     forget_loaded(order)  # the exceptions below hold the order through services that read it afresh
     for problem in problems:

@@ -142,7 +142,7 @@ def test_a_key_another_request_is_still_working_on_is_409_in_flight(catalogue):
     def hold_the_key() -> None:
         try:
             with transaction.atomic():
-                idempotency._claim_locked(
+                idempotency.claim_locked(
                     partner=client.partner, key="busy", body_fingerprint=idempotency.fingerprint(order_body())
                 )
                 holding.set()
@@ -181,7 +181,7 @@ def test_a_key_row_gone_between_the_collision_and_the_read_is_claimed_again(cata
 
     monkeypatch.setattr(idempotency, "_insert", collide_once)
 
-    claimed = idempotency._claim_locked(partner=client.partner, key="k-taken-over", body_fingerprint="f" * 64)
+    claimed = idempotency.claim_locked(partner=client.partner, key="k-taken-over", body_fingerprint="f" * 64)
 
     assert isinstance(claimed, int) and IdempotencyKey.objects.get(pk=claimed).key == "k-taken-over"
     assert calls == ["k-taken-over", "k-taken-over"]
