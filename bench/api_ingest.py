@@ -11,6 +11,7 @@ Run from the project root against a PostgreSQL server (the one `cat /tmp/testenv
     .venv/bin/python bench/api_ingest.py --cpu --in-process-only       # CPU per request: Python and PostgreSQL
     .venv/bin/python bench/api_ingest.py --replay --in-process-only    # PostgreSQL CPU of each statement, new backend vs used
     .venv/bin/python bench/api_ingest.py --api-floor                   # a third phase: the API layers alone (bench/floor_app.py)
+    .venv/bin/python bench/api_ingest.py --batch 50                    # also POST /api/v1/orders/batch/, 50 orders a request
 
 Our bar: at least 0.35 of the floor for a 3-line order with reservation, one database commit
 per order, and the same number of queries for a 1-line and a 50-line order.
@@ -44,6 +45,12 @@ Django's BEGIN/COMMIT markers and SAVEPOINTs, and the script shows how many of e
 authentication, throttle, parser and the intake's validation, then the floor's one INSERT. The
 summary then also shows api-floor/floor (what the API layers leave of the floor) and
 intake/api-floor (what the order services leave of that).
+
+--batch N adds, in every round after the intake, a phase against POST /api/v1/orders/batch/: each
+client sends batches of N distinct orders (the intake's bodies: unique external ids and customers,
+--lines lines each), and the figure is orders created per second (the 201 results of the batches
+that answer 200 within the measured seconds). The round then shows batch/intake and the summary its
+median, against the bar of BATCH_BAR_RATIO times the single intake on the same run.
 
 --cpu splits one request's CPU between this process (Django, DRF, the services, psycopg) and the
 PostgreSQL backend serving it (/proc/<pid>/schedstat, so the server must run on this machine),
@@ -112,6 +119,8 @@ WARMUP_SECONDS = 1.0
 PROFILE_REQUESTS = 50
 CPU_REQUESTS = 200
 INTAKE_PATH = "/api/v1/orders/"
+BATCH_PATH = "/api/v1/orders/batch/"
+BATCH_BAR_RATIO = 3.0
 FLOOR_PATH = "/bench/floor/"
 API_FLOOR_PATH = "/bench/api-floor/"
 FLOOR_TABLE_SQL = (
@@ -217,19 +226,20 @@ def distinct_order_body(tag: str, number: int, sku_codes: list[str], lines: int,
 
 @dataclass(frozen=True)
 class PhaseSpec:
-    kind: str  # "intake", "api-floor" or "floor"
+    kind: str  # "intake", "batch", "api-floor" or "floor"
     port: int
     token: str
     sku_codes: list[str]
     lines: int
     seconds: float
     tag: str  # makes external ids unique across phases
+    batch: int = 0  # orders per batch request
 
 
 @dataclass
 class ClientTally:
     measured_ok: int = 0
-    all_ok: int = 0  # warm-up and late answers included: what the database did work for
+    all_ok: int = 0  # warm-up and late answers included: what the database did work for (batch: orders created)
     failures: Counter = field(default_factory=Counter)  # non-2xx status (or exception name) -> count
     not_allocated: Counter = field(default_factory=Counter)  # 2xx intake answers whose order is not "allocated"
     samples: list[str] = field(default_factory=list)
@@ -249,23 +259,48 @@ class ClientTally:
 def request_for(spec: PhaseSpec, client: int, number: int, rng: random.Random, floor_body: bytes) -> tuple[str, bytes, dict]:
     if spec.kind == "floor":
         return FLOOR_PATH, floor_body, {"Content-Type": "application/json"}
-    body = distinct_order_body(f"{spec.tag}-c{client}", number, spec.sku_codes, spec.lines, rng)
     headers = {"Content-Type": "application/json", "Authorization": f"Token {spec.token}"}
+    if spec.kind == "batch":
+        first = (number - 1) * spec.batch
+        orders = [
+            {"order": distinct_order_body(f"{spec.tag}-c{client}", first + n, spec.sku_codes, spec.lines, rng)}
+            for n in range(1, spec.batch + 1)
+        ]
+        return BATCH_PATH, json.dumps({"orders": orders}).encode(), headers
+    body = distinct_order_body(f"{spec.tag}-c{client}", number, spec.sku_codes, spec.lines, rng)
     return (INTAKE_PATH if spec.kind == "intake" else API_FLOOR_PATH), json.dumps(body).encode(), headers
 
 
-def judge(spec: PhaseSpec, status: int, payload: bytes, tally: ClientTally) -> bool:
-    """True for a 2xx answer; anything unexpected is tallied and sampled."""
+def judge(spec: PhaseSpec, status: int, payload: bytes, tally: ClientTally) -> int:
+    """What an answer counts for: 1 for a 2xx answer, for a batch the orders it created, else 0; anything
+    unexpected is tallied and sampled."""
     if not 200 <= status < 300:
         tally.failures[str(status)] += 1
         tally.note_sample(f"{spec.kind} {status}: {payload.decode(errors='replace')}")
-        return False
+        return 0
+    if spec.kind == "batch":
+        return judge_batch(payload, tally)
     if spec.kind == "intake":
         order_status = json.loads(payload).get("status")
         if status != 201 or order_status != "allocated":
             tally.not_allocated[f"{status}/{order_status}"] += 1
             tally.note_sample(f"intake {status} status={order_status}: {payload.decode(errors='replace')}")
-    return True
+    return 1
+
+
+def judge_batch(payload: bytes, tally: ClientTally) -> int:
+    created = 0
+    for result in json.loads(payload)["results"]:
+        if result["status"] != 201:
+            tally.failures[f"item {result['status']}"] += 1
+            tally.note_sample(f"batch item {result['index']}: {json.dumps(result)}")
+            continue
+        created += 1
+        order_status = result["order"].get("status")
+        if order_status != "allocated":
+            tally.not_allocated[f"201/{order_status}"] += 1
+            tally.note_sample(f"batch item {result['index']} status={order_status}: {json.dumps(result)}")
+    return created
 
 
 def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
@@ -290,10 +325,10 @@ def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
             tally.note_sample(f"{spec.kind} {type(error).__name__}: {error}")
             connection.close()
             continue
-        if judge(spec, status, payload, tally):
-            tally.all_ok += 1
-            if measure_from <= time.monotonic() <= stop_at:
-                tally.measured_ok += 1
+        counted = judge(spec, status, payload, tally)
+        tally.all_ok += counted
+        if measure_from <= time.monotonic() <= stop_at:
+            tally.measured_ok += counted
     connection.close()
     results.put(tally)
 
@@ -750,7 +785,7 @@ class PhaseResult:
 
 
 def run_phase(kind: str, round_number: int, args, port: int, token: str, sku_codes: list[str]) -> ClientTally:
-    spec = PhaseSpec(kind, port, token, sku_codes, args.lines, args.seconds, tag=f"r{round_number}{kind[0]}")
+    spec = PhaseSpec(kind, port, token, sku_codes, args.lines, args.seconds, tag=f"r{round_number}{kind[0]}", batch=args.batch)
     return run_clients(spec, args.clients)
 
 
@@ -770,11 +805,11 @@ def print_phase(round_number: int, result: PhaseResult) -> None:
 def run_rounds(
     args, server: StatsServer, database: str, port: int, token: str, sku_codes: list[str]
 ) -> list[dict[str, PhaseResult]]:
-    """intake, floor, intake, floor, ... (with --api-floor: intake, api-floor, floor, ...); each phase's
-    commits are the change in xact_commit across it."""
+    """intake, floor, intake, floor, ... (with --api-floor: intake, api-floor, floor, ...; with --batch a batch
+    phase after each intake); each phase's commits are the change in xact_commit across it."""
     rounds = []
     committed = server.settled_committed_transactions(database)
-    kinds = ("intake", "api-floor", "floor") if args.api_floor else ("intake", "floor")
+    kinds = ("intake", *(("batch",) if args.batch else ()), *(("api-floor",) if args.api_floor else ()), "floor")
     for round_number in range(1, args.rounds + 1):
         phases = {}
         for kind in kinds:
@@ -784,6 +819,9 @@ def run_rounds(
             committed = committed_after
             print_phase(round_number, result)
             phases[kind] = result
+            if kind == "batch":
+                ratio = result.per_second / phases["intake"].per_second
+                print(f"round {round_number} batch orders/s {result.per_second:.1f}, batch/intake {ratio:.2f}", flush=True)
         rounds.append(phases)
     return rounds
 
@@ -800,6 +838,8 @@ def summarize(args, rounds: list[dict[str, PhaseResult]], costs: list[RequestCos
     by_lines = {cost.lines: cost for cost in costs}
     one, wide, usual = by_lines[1], by_lines[WIDE_ORDER_LINES], by_lines[args.lines]
     verdict = {True: "met", False: "NOT met"}
+    batches = [phases["batch"] for phases in rounds if "batch" in phases]
+    median_batch_ratio = _median_of_ratios(batches, intakes) if batches else float("nan")
     lines = [
         (
             f"API intake vs floor ({args.lines}-line orders, {args.clients} clients, gunicorn {args.workers} sync workers, "
@@ -819,6 +859,16 @@ def summarize(args, rounds: list[dict[str, PhaseResult]], costs: list[RequestCos
                 + f", intake/api-floor {_median_of_ratios(intakes, api_floors):.2f}"
             ]
             if api_floors
+            else []
+        ),
+        *(
+            [
+                f"batch ({args.batch} orders a request): "
+                + ", ".join(f"{p.per_second:.1f} orders/s" for p in batches)
+                + f"; median batch/intake {median_batch_ratio:.2f} "
+                f"(bar {BATCH_BAR_RATIO:g}: {verdict[median_batch_ratio >= BATCH_BAR_RATIO]})"
+            ]
+            if batches
             else []
         ),
         (
@@ -875,6 +925,13 @@ def parse_args() -> argparse.Namespace:
         help="also run an api-floor phase in each round: the API layers alone, writing one row",
     )
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run a batch phase after each intake: batches of N orders to POST /api/v1/orders/batch/ (default off)",
+    )
+    parser.add_argument(
         "--cpu",
         action="store_true",
         help=f"also measure the CPU of {CPU_REQUESTS} in-process requests of each kind (this process + its PostgreSQL backend)",
@@ -888,6 +945,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if min(args.clients, args.workers, args.rounds, args.lines) < 1 or args.seconds <= 0:
         parser.error("--seconds, --clients, --workers, --rounds and --lines must be positive")
+    if not 0 <= args.batch <= 100:
+        parser.error("--batch takes 1 to 100 orders a request (0: no batch phase)")
     if args.lines > SKU_COUNT:
         parser.error(f"--lines can be at most {SKU_COUNT} (the seeded SKUs)")
     return args
