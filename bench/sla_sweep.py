@@ -190,7 +190,7 @@ def idle_runs(label: str, now, runs: int) -> list:
 
 
 def explain(statements: list[dict]) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of each UPDATE and the "anything due" read, in a transaction rolled back (EXPLAIN ANALYZE runs it)."""
+    """EXPLAIN (ANALYZE, BUFFERS) of each UPDATE and the "anything due" read, rolled back (EXPLAIN ANALYZE runs it)."""
     from django.db import connection, transaction
 
     sections = []
