@@ -214,7 +214,7 @@ def test_exceptions_paused_while_waiting_are_untouched():
     assert fresh(running[0]).escalated
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_row_another_transaction_holds_is_skipped_and_taken_by_the_next_run():
     held, free = make_exceptions(2, due="escalation")
     locked, release, done = threading.Event(), threading.Event(), threading.Event()
