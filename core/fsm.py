@@ -66,3 +66,15 @@ def run_transition(obj: models.Model, name: str, *, fields: Iterable[str] = (), 
     except ConcurrentTransition:
         raise Conflict(CoreError.CONCURRENT_UPDATE, CONCURRENT_UPDATE) from None
     return from_status
+
+
+def undo_transition_in_memory(obj: models.Model, *, status: str, updated_at) -> None:
+    """Give an instance back the status (and time) it had before a transition whose savepoint was rolled back.
+
+    Not refresh_from_db: django-fsm-2 lifts the field's protection for it on the class, which another thread
+    can see half-way. The field's own setter is what django-fsm-2 itself uses, and saving the row afterwards
+    again expects the status it had.
+    """
+    obj._meta.get_field("status").set_state(obj, status)
+    obj.updated_at = updated_at
+    obj._update_initial_state()

@@ -5,7 +5,7 @@ short pick left owed to a location of their choice).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -13,7 +13,7 @@ from django_fsm import can_proceed
 
 from core.actors import SYSTEM, Actor
 from core.errors import Conflict, InvalidInput
-from core.fsm import IllegalTransition
+from core.fsm import IllegalTransition, undo_transition_in_memory
 from exceptions.models import OPEN_STATUSES, FulfillmentException
 from exceptions.services import exception_raise, exception_resolve
 from inventory.models import Location
@@ -47,16 +47,38 @@ def order_allocate(
 
 
 def order_allocate_locked(
-    order: Order, *, plan: Sequence[PlannedShipment], actor: Actor, requires_approval: bool = False, data: dict | None = None
+    order: Order,
+    *,
+    plan: Sequence[PlannedShipment],
+    actor: Actor,
+    requires_approval: bool = False,
+    data: dict | None = None,
+    before_reserving: Callable[[], object] | None = None,
 ) -> Order:
-    """order_allocate for an order the caller holds locked (or has just stored) in its transaction."""
+    """order_allocate for an order the caller holds locked (or has just stored) in its transaction.
+
+    The shipments, the transition and its event (and `before_reserving()`, when given) are written before the
+    stock is reserved, so the stock rows are locked for as short a time as the transaction allows. When the
+    reservation falls short, the caller rolls all of it back to a savepoint, and the order in memory goes back too.
+    """
     name = "propose_split" if requires_approval else "allocate"
     if not can_proceed(getattr(order, name), check_conditions=False):
         raise IllegalTransition(order, name)
     lines = plan_lines_locked(order, plan)
-    shipments = reserve_plan_locked(order, plan, lines, actor)
-    payload = {"shipments": [{"id": s.pk, "location_id": s.location_id} for s in shipments], **(data or {})}
-    return order_transition_locked(order, name, actor=actor, data=payload)
+
+    def transition(shipments: list[Shipment]) -> None:
+        payload = {"shipments": [{"id": s.pk, "location_id": s.location_id} for s in shipments], **(data or {})}
+        order_transition_locked(order, name, actor=actor, data=payload)
+        if before_reserving is not None:
+            before_reserving()
+
+    status, updated_at = order.status, order.updated_at
+    try:
+        reserve_plan_locked(order, plan, lines, actor, before_reserving=transition)
+    except InsufficientStock:
+        undo_transition_in_memory(order, status=status, updated_at=updated_at)  # the savepoint takes back the row's
+        raise
+    return order
 
 
 @transaction.atomic
@@ -118,6 +140,18 @@ def record_decision_locked(order: Order, evaluation: Evaluation, actor: Actor, o
     )
 
 
+class _DecisionOnce:
+    """Records the routing decision when called, before the stock is reserved (see order_allocate_locked)."""
+
+    def __init__(self, order: Order, evaluation: Evaluation, actor: Actor) -> None:
+        self.order, self.evaluation, self.actor = order, evaluation, actor
+        self.decision: RoutingDecision | None = None
+
+    def __call__(self) -> RoutingDecision:
+        self.decision = record_decision_locked(self.order, self.evaluation, self.actor)
+        return self.decision
+
+
 def _resolve_open(order: Order, code: str, *, note: str, action: str, actor: Actor) -> None:
     if loaded(order, "exceptions") == []:
         return  # an order just stored has none
@@ -160,16 +194,18 @@ def order_route_locked(
     rules = active_rules() if rules is None else rules
     locations = list(Location.objects.all()) if locations is None else locations
     lines = loaded(order, "lines")
-    evaluation = None
+    evaluation, decision = None, None
     for _ in range(MAX_ATTEMPTS):
         evaluation = evaluate(order, rules=rules, locations=locations, lines=lines)
         if not evaluation.plan.filled:
             break
         plan = [PlannedShipment(loc, assigned) for loc, assigned in evaluation.plan.shipments]
+        recorded = _DecisionOnce(order, evaluation, actor)
         try:
             # A reservation that falls short writes nothing but keeps the stock rows it locked to check them;
             # rolling back to the savepoint lets them go before the next candidate's rows are locked (or two
-            # orders moving on in opposite directions would deadlock).
+            # orders moving on in opposite directions would deadlock), and takes back the shipments, the
+            # transition and the decision written before it.
             with transaction.atomic():
                 order_allocate_locked(
                     order,
@@ -177,7 +213,9 @@ def order_route_locked(
                     actor=actor,
                     requires_approval=evaluation.outcome == RoutingDecision.Outcome.SPLIT_PENDING,
                     data={"rule": evaluation.rule.name, "outcome": evaluation.outcome},
+                    before_reserving=recorded,
                 )
+            decision = recorded.decision
             break
         except InsufficientStock:
             continue  # someone else reserved those units between our look and our update
@@ -185,7 +223,8 @@ def order_route_locked(
         evaluation.plan = Plan(short={line.pk: line.quantity_open for line in evaluation.lines if line.quantity_open})
     for shipment in loaded(order, "shipments") or ():
         shipment.location = evaluation.locations[shipment.location_id]
-    decision = record_decision_locked(order, evaluation, actor)
+    if decision is None:
+        decision = record_decision_locked(order, evaluation, actor)
     moot = f"Planned again: {evaluation.summary()}."
     if evaluation.outcome not in (RoutingDecision.Outcome.SPLIT_PENDING, RoutingDecision.Outcome.BACKORDER):
         _resolve_open(order, "split_approval_required", note=moot, action=action, actor=actor)

@@ -30,7 +30,6 @@ from ..errors import OrderError
 from ..models import Order, OrderLine, OrderStatus, Partner, forget_loaded
 from .addresses import raise_address_problems_locked
 from .allocation import order_route_locked
-from .lifecycle import order_mark_ready_locked
 from .locks import order_lock
 from .mappings import skus_for_codes
 
@@ -54,14 +53,23 @@ def order_create(**fields) -> Order:
     return order
 
 
-def order_store_locked(
+def order_store_locked(*, actor: Actor, **fields) -> Order:
+    """Store a received order and its lines in the caller's transaction (no lock: the order is new). Lines keep
+    the SKU code as sent; the SKU and the base quantity are filled in when the code and unit are known.
+
+    The order comes back with its lines (SKUs with them), shipments and exceptions loaded (none of
+    either yet), so the services that follow read none of them again.
+    """
+    return order_insert_locked(order_build(**fields), actor=actor)
+
+
+def order_build(
     *,
     partner: Partner,
     external_id: str,
     placed_at: datetime,
     customer_name: str,
     lines: Sequence[LineInput],
-    actor: Actor,
     address: Address = Address(),  # noqa: B008 - frozen, so one default serves every call
     customer_email: str = "",
     customer_tier: str = "standard",
@@ -73,12 +81,8 @@ def order_store_locked(
     is_test: bool = False,
     skus: dict[str, Sku] | None = None,
 ) -> Order:
-    """Store a received order and its lines in the caller's transaction (no lock: the order is new). Lines keep
-    the SKU code as sent; the SKU and the base quantity are filled in when the code and unit are known.
-
-    The order comes back with its lines (SKUs with them), shipments and exceptions loaded (none of
-    either yet), so the services that follow read none of them again.
-    """
+    """A received order and its lines, checked and not yet stored (order_insert_locked stores them), with its lines
+    (SKUs with them), shipments and exceptions loaded (none of either yet)."""
     if not lines:
         raise InvalidInput(
             OrderError.INVALID_ORDER, "An order needs at least one line.", fields={"lines": ["At least one line is required."]}
@@ -111,11 +115,6 @@ def order_store_locked(
         order.full_clean(exclude=["status", "partner"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         raise InvalidInput(OrderError.INVALID_ORDER, "The order is not valid.", fields=exc.message_dict) from None
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError:
-        raise Conflict(OrderError.DUPLICATE_ORDER, f"Partner {partner.code} already sent an order {external_id}.") from None
     # A batch reads its SKUs once for all its orders and passes them in.
     skus = skus_for_codes(partner, {line.sku_code for line in lines}) if skus is None else skus
     rows = []
@@ -142,9 +141,32 @@ def order_store_locked(
                 base_quantity=line.quantity * per_unit if per_unit else None,
             )
         )
-    OrderLine.objects.bulk_create(rows)
-    events.order_created(order, actor=actor, data={"lines": len(rows)})
     order.loaded_lines, order.loaded_shipments, order.loaded_exceptions = rows, [], []
+    return order
+
+
+def order_insert_locked(order: Order, *, actor: Actor, mark_ready: bool = False) -> Order:
+    """Store an order order_build made, with its lines and its creation's event, in the caller's transaction;
+    Conflict when the partner already sent its external_id.
+
+    With `mark_ready` (its checks passed before it was stored), the order is stored ready: nobody could see it
+    received, so the transition costs no UPDATE of its own, and both events go in one INSERT.
+    """
+    if mark_ready:
+        order.mark_ready()
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError:
+        raise Conflict(
+            OrderError.DUPLICATE_ORDER, f"Partner {order.partner.code} already sent an order {order.external_id}."
+        ) from None
+    OrderLine.objects.bulk_create(order.loaded_lines)
+    data = {"lines": len(order.loaded_lines)}
+    if mark_ready:
+        events.order_created_ready(order, actor=actor, data=data)
+    else:
+        events.order_created(order, actor=actor, data=data)
     return order
 
 
@@ -172,7 +194,8 @@ def _line_signature(lines) -> tuple:
 
 
 def _suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
-    """Another order of the last 24 hours, from any channel, with the same customer, address and lines.
+    """Another order of the last 24 hours, from any channel, with the same customer, address and lines (the order
+    is not stored yet, so it cannot find itself).
 
     A cancelled one does not count: ordering again after cancelling is what customers do.
     """
@@ -187,7 +210,6 @@ def _suspected_duplicate(order: Order, lines: list[OrderLine]) -> Order | None:
             ship_country=order.ship_country,
             created_at__gte=since,
         )
-        .exclude(pk=order.pk)
         .exclude(status=OrderStatus.CANCELLED)
         .order_by()
         .values_list("pk", flat=True)
@@ -225,31 +247,22 @@ def order_intake(
     allocated, the order comes back current with its lines and shipments loaded.
     """
     customer = data["customer"]
-    try:
-        order = order_store_locked(
-            partner=partner,
-            external_id=data["external_id"],
-            placed_at=data["placed_at"],
-            actor=actor,
-            customer_name=customer["name"],
-            customer_email=customer.get("email", ""),
-            customer_tier=customer.get("tier", "standard"),
-            service_level=data.get("service_level", "standard"),
-            currency=data["currency"],
-            address=Address.from_mapping(data["shipping_address"]),
-            lines=[
-                LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]
-            ],
-            intake_fingerprint=body_fingerprint,
-            is_test=is_test,
-            skus=reads.skus if reads else None,
-        )
-    except Conflict as conflict:
-        if conflict.code != OrderError.DUPLICATE_ORDER:
-            raise
-        # The partner sent this external_id before (or at this very moment, and the other request stored it first).
-        existing = Order.objects.get(partner=partner, external_id=data["external_id"])
-        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor, source_system=source_system)
+    order = order_build(
+        partner=partner,
+        external_id=data["external_id"],
+        placed_at=data["placed_at"],
+        customer_name=customer["name"],
+        customer_email=customer.get("email", ""),
+        customer_tier=customer.get("tier", "standard"),
+        service_level=data.get("service_level", "standard"),
+        currency=data["currency"],
+        address=Address.from_mapping(data["shipping_address"]),
+        lines=[LineInput(line["sku"], line["quantity"], line.get("uom", "each"), line["unit_price"]) for line in data["lines"]],
+        intake_fingerprint=body_fingerprint,
+        is_test=is_test,
+        skus=reads.skus if reads else None,
+    )
+    # The checks run before the order is stored, so that a clean one is stored ready.
     lines = order.loaded_lines
     problems = line_problems(lines, partner)
     # Two copies of one order arriving together (a double submit, two channels at once) would otherwise each
@@ -257,8 +270,16 @@ def order_intake(
     if order.customer_email:
         advisory_xact_lock(_customer_and_address(order))
     twin = _suspected_duplicate(order, lines)
-    if not problems and twin is None and not Address.of(order).problems():
-        order_mark_ready_locked(order, actor=actor)  # stored in this transaction: nobody else can see it yet
+    clean = not problems and twin is None and not Address.of(order).problems()
+    try:
+        order_insert_locked(order, actor=actor, mark_ready=clean)
+    except Conflict as conflict:
+        if conflict.code != OrderError.DUPLICATE_ORDER:
+            raise
+        # The partner sent this external_id before (or at this very moment, and the other request stored it first).
+        existing = Order.objects.get(partner=partner, external_id=data["external_id"])
+        return _resent(existing, body_fingerprint=body_fingerprint, data=data, actor=actor, source_system=source_system)
+    if clean:
         if reads:
             order_route_locked(order, actor=actor, rules=reads.rules, locations=reads.locations)
         else:

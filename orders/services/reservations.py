@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Case, F, IntegerField, Value, When
 
 from core.actors import Actor
@@ -57,40 +58,77 @@ def plan_lines_locked(order: Order, plan: Sequence[PlannedShipment]) -> dict[int
 
 
 def reserve_plan_locked(
-    order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor
+    order: Order, plan: Sequence[PlannedShipment], lines: dict[int, OrderLine], actor: Actor, *, before_reserving=None
 ) -> list[Shipment]:
-    """Reserve and record the plan, with one reservation statement for all of it whatever the number of lines;
-    the caller holds the order's lock.
+    """Record and reserve the plan, in statements whose number does not grow with the lines; the caller holds the
+    order's lock.
 
-    The reservation comes first: when it falls short (InsufficientStock) nothing has been written yet.
-    The new shipments come back with their lines loaded, and the order's loaded lines and shipments
-    (if any) are kept current.
+    The reservation comes last, after the shipments are written (and `before_reserving()`, when given, has
+    written what else goes with them): a hot SKU's stock row stays locked from the reservation to the commit, so
+    the less follows it, the sooner the next order gets that row. When it falls short (InsufficientStock) the
+    caller rolls back to a savepoint taken before this call, and nothing in memory has changed: the new shipments
+    come back with their lines loaded, and the order's loaded lines and shipments (if any) are made current only
+    once the stock is reserved.
     """
-    stock_reserve_many(
-        items=[(planned.location_id, lines[line_id].sku_id, quantity) for planned in plan for line_id, quantity in planned.lines],
-        actor=actor,
-        reference=f"order:{order.pk}",
-    )
-    shipments, shipment_lines, allocated = [], [], defaultdict(int)
-    for planned in plan:
-        shipment = Shipment.objects.create(order=order, location_id=planned.location_id)
+    shipments = Shipment.objects.bulk_create([Shipment(order=order, location_id=planned.location_id) for planned in plan])
+    shipment_lines, allocated = [], defaultdict(int)
+    for planned, shipment in zip(plan, shipments, strict=True):
         shipment.loaded_lines = []
         for line_id, quantity in planned.lines:
             shipment_line = ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)
             shipment_lines.append(shipment_line)
             shipment.loaded_lines.append(shipment_line)
             allocated[line_id] += quantity
-        shipments.append(shipment)
-    ShipmentLine.objects.bulk_create(shipment_lines)
-    OrderLine.objects.filter(pk__in=allocated).update(
-        quantity_allocated=F("quantity_allocated")
-        + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
+    _write_lines(shipment_lines, allocated)
+    if before_reserving is not None:
+        before_reserving(shipments)
+    stock_reserve_many(
+        items=[(planned.location_id, lines[line_id].sku_id, quantity) for planned in plan for line_id, quantity in planned.lines],
+        actor=actor,
+        reference=f"order:{order.pk}",
     )
     for line_id, quantity in allocated.items():
         lines[line_id].quantity_allocated += quantity
     if loaded(order, "shipments") is not None:
         order.loaded_shipments.extend(shipments)
     return shipments
+
+
+def _write_lines(shipment_lines: list[ShipmentLine], allocated: dict[int, int]) -> None:
+    """Insert the shipment lines and raise each order line's allocated units by what they take: on PostgreSQL in
+    one statement (the lines get their ids), elsewhere in two."""
+    if connection.vendor != "postgresql":
+        ShipmentLine.objects.bulk_create(shipment_lines)
+        OrderLine.objects.filter(pk__in=allocated).update(
+            quantity_allocated=F("quantity_allocated")
+            + Case(*(When(pk=pk, then=Value(q)) for pk, q in allocated.items()), output_field=IntegerField())
+        )
+        return
+    shipment_table = connection.ops.quote_name(ShipmentLine._meta.db_table)
+    line_table = connection.ops.quote_name(OrderLine._meta.db_table)
+    sql = (
+        f"WITH added AS (INSERT INTO {shipment_table} (shipment_id, order_line_id, quantity) "
+        f"  SELECT s, l, q FROM unnest(%s::bigint[], %s::bigint[], %s::integer[]) WITH ORDINALITY AS given(s, l, q, n) "
+        f"  ORDER BY n RETURNING id), "
+        f"raised AS (UPDATE {line_table} SET quantity_allocated = {line_table}.quantity_allocated + taken.quantity "
+        f"  FROM unnest(%s::bigint[], %s::integer[]) AS taken(id, quantity) WHERE {line_table}.id = taken.id) "
+        f"SELECT id FROM added ORDER BY id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                [line.shipment_id for line in shipment_lines],
+                [line.order_line_id for line in shipment_lines],
+                [line.quantity for line in shipment_lines],
+                list(allocated),
+                list(allocated.values()),
+            ],
+        )
+        # A sequence hands out ids in the order the rows are inserted, and they are inserted in the given order.
+        for line, (pk,) in zip(shipment_lines, cursor.fetchall(), strict=True):
+            line.pk = pk
+            line._state.adding, line._state.db = False, connection.alias
 
 
 def release_backed_locked(shipment: Shipment, line: ShipmentLine, *, actor: Actor, reason: str) -> int:
