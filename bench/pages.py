@@ -6,6 +6,7 @@ Run from the project root against a PostgreSQL server (the one `scripts/test-ser
     DATABASE_URL=postgres://... .venv/bin/python bench/pages.py                  # 100, 10,000 and 100,000 exceptions
     .venv/bin/python bench/pages.py --small                                       # 100 and 10,000
     .venv/bin/python bench/pages.py --sizes 100,50000 --requests 50 --explain
+    .venv/bin/python bench/pages.py --sizes 100,100000 --pages admin             # only the admin's lists
 
 Each size is a fresh copy (CREATE DATABASE ... TEMPLATE) of a scratch database migrated once (bench_pages_<pid>), loaded
 with set-based SQL (INSERT ... SELECT ... FROM generate_series) and VACUUM ANALYZE; all are dropped at the end, also on
@@ -73,6 +74,8 @@ OPEN_SHARE = 0.70
 COORDINATOR_QUEUES = ("intake", "stock", "warehouse", "shipping")
 FILTER_TYPE = "out_of_stock"
 FILTER_LOCATION = "LOC-03"
+# A word of one type's name, and so of the summaries of that type's exceptions ("Damaged item on B-0000042").
+SUMMARY_WORD = "damaged"
 # Page size of the queue (exceptions.views.PAGE_SIZE); the last page is asked for by number.
 QUEUE_PAGE_SIZE = 25
 # A page whose p95 grows past this many times its p95 at the smallest size gets its statements explained.
@@ -432,6 +435,7 @@ class Page:
 
 def pages(people: People) -> list[Page]:
     from datetime import timedelta
+    from urllib.parse import urlencode
 
     from django.http import QueryDict
     from django.utils import timezone
@@ -456,10 +460,20 @@ def pages(people: People) -> list[Page]:
     location_id = Location.objects.get(code=FILTER_LOCATION).pk
     shown = FulfillmentException.objects.filter(pk=exception_id)
     shown.update(status="open", owner=None, location_id=location_id, waiting_since=None, first_response_at=None)
-    order_id, external_id = shown.values_list("order_id", "order__external_id").get()
+    order_id, external_id, customer_email, ship_country = shown.values_list(
+        "order_id", "order__external_id", "order__customer_email", "order__ship_country"
+    ).get()
     Order.objects.filter(pk=order_id).update(status=OrderStatus.BACKORDERED)
     type_id = ExceptionType.objects.get(code=FILTER_TYPE).pk
     changed_after = (timezone.now() - timedelta(days=1)).isoformat()
+
+    def past_week(field_name: str) -> str:
+        # The link of the admin's "Past 7 days" date filter (django.contrib.admin.filters.DateFieldListFilter).
+        today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        return urlencode(
+            {f"{field_name}__gte": str(today - timedelta(days=7)), f"{field_name}__lt": str(today + timedelta(days=1))}
+        )
+
     listed = []
     for tab in selectors.TABS:
         listed.append(Page(f"queue {tab}", "coordinator", f"/queues/?tab={tab}"))
@@ -481,9 +495,15 @@ def pages(people: People) -> list[Page]:
         Page("split approvals", "coordinator", "/approvals/splits/"),
         Page("inventory", "coordinator", "/inventory/"),
         Page("admin exceptions", "ops", "/admin/exceptions/fulfillmentexception/"),
+        Page("admin exceptions, past 7 days", "ops", f"/admin/exceptions/fulfillmentexception/?{past_week('created_at')}"),
         Page("admin exceptions ?q=", "ops", f"/admin/exceptions/fulfillmentexception/?q={external_id}"),
+        Page("admin exceptions ?q= email", "ops", f"/admin/exceptions/fulfillmentexception/?q={customer_email}"),
+        Page("admin exceptions ?q= word", "ops", f"/admin/exceptions/fulfillmentexception/?q={SUMMARY_WORD}"),
         Page("admin orders", "ops", "/admin/orders/order/"),
+        Page("admin orders, past 7 days", "ops", f"/admin/orders/order/?{past_week('placed_at')}"),
+        Page("admin orders, country filter", "ops", f"/admin/orders/order/?ship_country={ship_country}"),
         Page("admin orders ?q=", "ops", f"/admin/orders/order/?q={external_id}"),
+        Page("admin orders ?q= email", "ops", f"/admin/orders/order/?q={customer_email}"),
         Page("API orders ?updated_after=", "partner", f"/api/v1/orders/?updated_after={changed_after.replace('+', '%2B')}"),
         Page("API exceptions", "partner", "/api/v1/exceptions/"),
     ]
@@ -554,7 +574,7 @@ def time_page(client, page: Page, requests: int) -> Timing:
     return timing
 
 
-def measure(exceptions: int, requests: int) -> Measured:
+def measure(exceptions: int, requests: int, only: list[str]) -> Measured:
     from exceptions import actions, selectors
     from exceptions.models import FulfillmentException
     from orders.models import Order, OrderEvent, OrderStatus
@@ -570,7 +590,7 @@ def measure(exceptions: int, requests: int) -> Measured:
         "awaiting approval": Order.objects.filter(status=OrderStatus.AWAITING_APPROVAL).count(),
     }
     by_role = clients(people)
-    listed = pages(people)
+    listed = [page for page in pages(people) if not only or any(word in page.label for word in only)]
     counts["tabs"] = selectors.tab_counts(user=people.coordinator, queue_ids=actions.workable_queue_ids(people.coordinator))
     timings = {}
     with make_progress() as progress:
@@ -693,6 +713,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=REQUESTS, help=f"timed requests per page (default {REQUESTS})")
     parser.add_argument("--small", action="store_true", help="quick: 100 and 10,000 exceptions")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slowest statements of the pages that grew")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="measure only the pages whose name contains one of these comma-separated words, e.g. 'admin,queue team'",
+    )
     args = parser.parse_args()
     try:
         args.sizes = list(SMALL_SIZES) if args.small else [int(size.replace("_", "")) for size in args.sizes.split(",")]
@@ -700,6 +725,7 @@ def parse_args() -> argparse.Namespace:
         parser.error("--sizes takes whole numbers separated by commas, e.g. 100,10000")
     if any(size < 10 for size in args.sizes) or args.requests < 2:
         parser.error("each size must be at least 10 exceptions, --requests at least 2")
+    args.pages = [word.strip() for word in args.pages.split(",") if word.strip()]
     return args
 
 
@@ -726,7 +752,7 @@ def main() -> None:
             server.create(run_database, template=template)
             point_django_at(run_database)
             progress_console.print(f"[bold]{size:,} exceptions[/bold]")
-            results.append(measure(size, args.requests))
+            results.append(measure(size, args.requests, args.pages))
             print(report(results[-1], results[0] if len(results) > 1 else None), flush=True)
             if args.explain and size == args.sizes[-1] and len(results) > 1:
                 for label, timing in results[-1].timings.items():

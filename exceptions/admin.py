@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.db.models import Q
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
+from .filters import search_condition
 from .models import ExceptionEvent, ExceptionType, FulfillmentException, Presence, Queue, RootCause, SavedView, SlaPolicy
 
 
@@ -79,11 +81,31 @@ class FulfillmentExceptionAdmin(ReadOnlyAdmin):
     """Read-only: exceptions change through the governed actions of the pages, which audit them."""
 
     list_display = ["id", "type", "status", "priority", "queue", "owner", "order_shown", "due_at", "escalated", "occurrences"]
-    list_filter = ["status", "priority", "escalated", "type__stage", "type", "queue"]
-    search_fields = ["summary", "order__external_id", "dedupe_key"]
+    # Fixed date ranges rather than a date hierarchy, whose year and month links are a MIN/MAX and a DISTINCT over
+    # the whole history on every request.
+    list_filter = ["status", "priority", "escalated", "type__stage", "type", "queue", "created_at"]
+    # Newest first, as the (created_at, id) index reads them, so a page of a date range is a range of the index.
+    ordering = ["-created_at", "-id"]
+    # Shown for the search box; get_search_results says what a term finds.
+    search_fields = ["summary", "order__external_id"]
+    search_help_text = (
+        "An exception's number, an order's number, a customer's email or name, a SKU, a tracking number, or words of the summary."
+    )
+    # The total beside a filtered count would be a second count of the whole history.
+    show_full_result_count = False
     list_select_related = ["type", "queue", "owner", "order__partner"]
-    date_hierarchy = "created_at"
     inlines = [ExceptionEventInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        """What the coordinator's queue finds for the term (each part resolved to ids through an index), or words
+        of the summary through its trigram index; each row matches once, so no DISTINCT."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = search_condition(term)
+        if len(term) >= 3:  # a trigram index answers nothing shorter
+            condition |= Q(summary__icontains=term)
+        return queryset.filter(condition), False
 
     @admin.display(description="Order", ordering="order__external_id")
     def order_shown(self, exception: FulfillmentException) -> str | None:

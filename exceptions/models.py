@@ -209,6 +209,9 @@ class FulfillmentException(ConcurrentTransitionMixin, models.Model):
                 fields=["location", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_location_due"
             ),
             models.Index(fields=["created_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_created"),
+            # The admin's list of every exception, newest first, and its date ranges. Words of the summary have a
+            # trigram index on PostgreSQL (migration 0011).
+            models.Index(fields=["created_at", "id"], name="exception_created"),
             models.Index(
                 fields=["priority", "due_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="exception_open_priority_due"
             ),
