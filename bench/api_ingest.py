@@ -170,8 +170,8 @@ def _median_of_ratios(numerators, denominators) -> float:
     return statistics.median(n.per_second / d.per_second for n, d in zip(numerators, denominators, strict=True))
 
 
-def seed() -> tuple[str, list[str]]:
-    """One partner, one US location with ample stock of every SKU; gives (API token, SKU codes)."""
+def seed(sku_count: int = SKU_COUNT) -> tuple[str, list[str]]:
+    """One partner, one US location with ample stock of each of sku_count SKUs; gives (API token, SKU codes)."""
     from django.db import connection
 
     from core.actors import Actor
@@ -183,7 +183,7 @@ def seed() -> tuple[str, list[str]]:
     location = Location.objects.create(code="BENCH-US", name="Bench site", country="US", ships_to=["US"], active=True)
     skus = Sku.objects.bulk_create(
         Sku(code=f"BENCH-{n:03d}", name=f"Bench product {n}", unit_price=Decimal(UNIT_PRICE), case_pack=12)
-        for n in range(1, SKU_COUNT + 1)
+        for n in range(1, sku_count + 1)
     )
     for sku in skus:
         stock_receive(location_id=location.pk, sku_id=sku.pk, quantity=STOCK_PER_SKU, actor=actor, reference="bench")
@@ -303,7 +303,7 @@ def judge_batch(payload: bytes, tally: ClientTally) -> int:
     return created
 
 
-def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
+def run_client(spec: PhaseSpec, client: int, start_together, results, build_request=request_for) -> None:
     rng = random.Random(f"{spec.tag}-{client}")
     floor_body = json.dumps(order_body("floor", "floor@bench.example", spec.sku_codes[: spec.lines])).encode()
     # gunicorn's sync workers close the connection after every answer; http.client then reconnects by itself.
@@ -315,7 +315,7 @@ def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
     number = 0
     while time.monotonic() < stop_at:
         number += 1
-        path, body, headers = request_for(spec, client, number, rng, floor_body)
+        path, body, headers = build_request(spec, client, number, rng, floor_body)
         try:
             connection.request("POST", path, body, headers)
             response = connection.getresponse()
@@ -334,16 +334,28 @@ def run_client(spec: PhaseSpec, client: int, start_together, results) -> None:
 
 
 def run_clients(spec: PhaseSpec, clients: int) -> ClientTally:
+    return run_client_processes([spec] * clients)
+
+
+def run_client_processes(specs: list[PhaseSpec], build_request=request_for) -> ClientTally:
+    """One client process per spec (client n gets specs[n]), started together; their tallies added up.
+
+    build_request(spec, client, number, rng, floor_body) gives (path, body, headers); it must be a
+    module-level function, as the processes are spawned.
+    """
     # spawn, not fork: the parent holds Django and PostgreSQL connections a forked child must not share.
     context = multiprocessing.get_context("spawn")
-    start_together, results = context.Barrier(clients), context.Queue()
-    processes = [context.Process(target=run_client, args=(spec, n, start_together, results), daemon=True) for n in range(clients)]
+    start_together, results = context.Barrier(len(specs)), context.Queue()
+    processes = [
+        context.Process(target=run_client, args=(spec, n, start_together, results, build_request), daemon=True)
+        for n, spec in enumerate(specs)
+    ]
     for process in processes:
         process.start()
     try:
         total = ClientTally()
         for _ in processes:
-            total.merge(results.get(timeout=spec.seconds + WARMUP_SECONDS + 120))
+            total.merge(results.get(timeout=max(spec.seconds for spec in specs) + WARMUP_SECONDS + 120))
         for process in processes:
             process.join()
         return total
