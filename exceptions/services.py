@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.utils import timezone
@@ -659,12 +660,27 @@ def _claim(due: QuerySet, batch: int | None, **columns) -> tuple[str, list]:
     clause; its transactions start IMMEDIATE (settings), so one sweep at a time writes there anyway.
     """
     claimed = due.select_for_update(skip_locked=True, of=("self",)).order_by()
+    if connection.vendor == "postgresql":
+        claimed = claimed.filter(Q(order__isnull=True) | Q(order_id__in=_orders_lockable_now()))
     if batch is not None:
         claimed = claimed.order_by("pk")[:batch]
     # A model query (not values()), so that the lock is taken on the exception alone and not on the outer-joined
     # policy, which PostgreSQL refuses.
     sql, params = claimed.annotate(**columns).only("pk").query.sql_with_params()
     return sql, list(params)
+
+
+def _orders_lockable_now() -> RawSQL:
+    """The order of each claimed exception, locked before the exception itself, skipping those another transaction
+    holds (their exceptions stay due for the next run).
+
+    Changing an exception stamps its order (a trigger; see the orders' migration 0015): taken after the
+    exceptions, the orders' locks would be taken in the opposite order from every other path, which locks the
+    order first, and the two could deadlock.
+    """
+    table = connection.ops.quote_name(FulfillmentException._meta.db_table)
+    orders = connection.ops.quote_name(FulfillmentException._meta.get_field("order").related_model._meta.db_table)
+    return RawSQL(f"SELECT locked.id FROM {orders} locked WHERE locked.id = {table}.order_id FOR UPDATE SKIP LOCKED", [])
 
 
 def _as_aware(value) -> datetime:

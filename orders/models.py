@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Now, Upper
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -157,6 +157,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     is_test = models.BooleanField(default=False, help_text="The channel marked it a test order.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # When anything a partner reads of the order last changed: the order, its lines and shipments (each change
+    # writes an order event) or its exceptions. Kept by the database's triggers (migration 0015), in the
+    # transaction of the change, so no path can forget it.
+    changed_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -171,6 +175,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
             # emails typed in part have trigram indexes on PostgreSQL (migration 0013).
             models.Index(Upper("external_id"), name="order_external_id_upper"),
             models.Index(fields=["placed_at", "id"], name="order_placed"),
+            # GET /api/v1/orders/?updated_after=: the partner's orders changed since, one range of this index.
+            models.Index(fields=["partner", "changed_at", "id"], name="order_partner_changed"),
             # The admin's country filter, newest first within the country.
             models.Index(fields=["ship_country", "placed_at", "id"], name="order_country_placed"),
         ]

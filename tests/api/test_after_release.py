@@ -89,6 +89,8 @@ def test_a_short_pick_after_a_stock_count_writes_off_only_what_the_count_left_re
     assert FulfillmentException.objects.filter(order_id=order["id"], type__code="short_pick").exists()
 
 
+# Committed, as the portal commits each change: the order's stamp is taken once per transaction.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_updated_after_finds_an_order_whose_shipment_moved_or_exception_opened(acme, catalogue):
     order = released(acme)
     before_pick = timezone.now()
