@@ -8,6 +8,8 @@ import math
 import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.core.paginator import Paginator as DjangoPaginator
 from django.http import Http404
 from rest_framework import exceptions, parsers, status
 from rest_framework.authentication import TokenAuthentication
@@ -118,10 +120,78 @@ class PartnerTokenAuthentication(TokenAuthentication):
         return (token.user, token)
 
 
+# Lists count their rows exactly up to here; beyond, a count would visit every row of a year's history on each page.
+COUNT_LIMIT = 10_000
+
+
+class _BoundedCount(DjangoPaginator):
+    """Counts at most COUNT_LIMIT + 1 rows, so the count of a long list costs the same as that of a short one.
+    Past the limit the number of pages is not known: a page says whether another follows by reading one row more."""
+
+    @functools.cached_property
+    def count(self) -> int:
+        counted = self.object_list.order_by()[: COUNT_LIMIT + 1].count()
+        self.exact = counted <= COUNT_LIMIT
+        return min(counted, COUNT_LIMIT)
+
+    def validate_number(self, number):
+        if self.count and not self.exact:
+            return self._at_least_one(number)
+        return super().validate_number(number)
+
+    def _at_least_one(self, number) -> int:
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+    def page(self, number):
+        if not (self.count and not self.exact):
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows:
+            raise EmptyPage(self.error_messages["no_results"])
+        page = self._get_page(rows[: self.per_page], number, self)
+        page.has_next = lambda: len(rows) > self.per_page
+        return page
+
+
 class Pagination(PageNumberPagination):
+    """Pages of 50 (page_size up to 200). `count` is exact up to COUNT_LIMIT; beyond it, `count` is COUNT_LIMIT and
+    `count_exact` false, and the pages go on as far as `next` leads."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    django_paginator_class = _BoundedCount
+
+    def get_paginated_response(self, data):
+        paginator = self.page.paginator
+        return Response(
+            {
+                "count": paginator.count,
+                "count_exact": paginator.exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        described = super().get_paginated_response_schema(schema)
+        described["properties"]["count"]["description"] = f"The number of rows, exact up to {COUNT_LIMIT:,}."
+        described["properties"]["count_exact"] = {
+            "type": "boolean",
+            "example": True,
+            "description": f"False when there are more than {COUNT_LIMIT:,} rows (count then says {COUNT_LIMIT:,}).",
+        }
+        described["required"] = [*described.get("required", []), "count_exact"]
+        return described
 
 
 class PartnerRateThrottle(SimpleRateThrottle):
