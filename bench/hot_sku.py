@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -83,12 +82,8 @@ from bench.api_ingest import (
     seed,
 )
 from bench.scratch import (
-    ScratchServer,
     close_django_connections,
-    exit_on_sigterm,
-    migrate_quietly,
-    require_postgres,
-    setup_django_on,
+    migrated_scratch_database,
     url_for_database,
 )
 
@@ -475,19 +470,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    exit_on_sigterm()  # so a plain kill, too, stops gunicorn and drops the scratch database
-    server_url = os.environ.get("DATABASE_URL", "")
-    require_postgres(server_url)
-    os.environ.update(BENCH_ENVIRONMENT)
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    database = f"bench_hot_sku_{os.getpid()}"
     gunicorn = None
-    with ScratchServer(server_url) as server:  # drops the database on the way out, after gunicorn is stopped below
+    with migrated_scratch_database("bench_hot_sku", BENCH_ENVIRONMENT) as (server, server_url, database):
         try:
-            server.create(database)
-            setup_django_on(url_for_database(server_url, database))
-            print(f"migrating and seeding scratch database {database}", file=sys.stderr, flush=True)
-            migrate_quietly()
             sale = seed_flash_sale(args.clients, args.lines)
             print(
                 f"hot SKU {sale.hot_sku} ({STOCK_PER_SKU:,} on hand), {args.clients} clients with "

@@ -17,7 +17,9 @@ exit_on_sigterm), closes Django's connections and drops every database the serve
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -189,3 +191,23 @@ def insert_select(cursor, model, given: dict[str, str], source: str, params=()) 
     table = quoted(model)
     cursor.execute(f"INSERT INTO {table} ({names}) SELECT {', '.join(values)} FROM {source}", [*defaults, *params])
     return cursor.rowcount
+
+
+@contextlib.contextmanager
+def migrated_scratch_database(prefix: str, environment: dict[str, str], server_class=None):
+    """The set-up every benchmark with a Django scratch database starts with: SIGTERM exits cleanly, DATABASE_URL
+    must name a PostgreSQL server, `environment` is applied, and a database named `prefix` and the process id is
+    created, Django is set up on it and migrated. Yields (server, server_url, database); the database is dropped
+    on the way out, also on error."""
+    exit_on_sigterm()  # so a plain kill, too, stops gunicorn and drops the scratch database
+    server_url = os.environ.get("DATABASE_URL", "")
+    require_postgres(server_url)
+    os.environ.update(environment)
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
+    database = f"{prefix}_{os.getpid()}"
+    with (server_class or ScratchServer)(server_url) as server:
+        server.create(database)
+        setup_django_on(url_for_database(server_url, database))
+        print(f"migrating and seeding scratch database {database}", file=sys.stderr, flush=True)
+        migrate_quietly()
+        yield server, server_url, database
