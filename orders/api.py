@@ -191,10 +191,6 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = order_queryset(self.request.user).get(pk=order_id)
         return Response(OrderSerializer(order, context={"request": self.request}).data, status=http_status)
 
-    def _intake_answer(self, partner, data: dict, body_fingerprint: str) -> idempotency.Answer:
-        outcome = intake.order_intake(partner=partner, data=data, body_fingerprint=body_fingerprint, actor=_actor(self.request))
-        return self._intake_outcome_answer(outcome)
-
     def _intake_outcome_answer(self, outcome: intake.IntakeOutcome) -> idempotency.Answer:
         if not outcome.created:
             body = error_body(
@@ -254,7 +250,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             partner=partner,
             key=key,
             body_fingerprint=body_fingerprint,
-            answer=lambda: self._intake_answer(partner, serializer.validated_data, body_fingerprint),
+            act=lambda: intake.order_intake(
+                partner=partner, data=serializer.validated_data, body_fingerprint=body_fingerprint, actor=_actor(request)
+            ),
+            answer_of=self._intake_outcome_answer,
         )
         response = HttpResponse(answer.body, status=answer.status_code, content_type="application/json")
         if answer.replayed:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
@@ -20,6 +21,8 @@ from core.db import atomic_retrying_deadlocks
 from core.errors import Conflict
 
 from ..models import IdempotencyKey, Partner
+
+Outcome = TypeVar("Outcome")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # How long a request waits for another one holding the same Idempotency-Key before answering 409.
@@ -51,23 +54,32 @@ def _in_flight() -> KeyInFlight:
     return KeyInFlight("request_in_progress", "A request with this Idempotency-Key is still being processed; retry in a moment.")
 
 
-def idempotent(*, partner: Partner, key: str | None, body_fingerprint: str, answer: Callable[[], Answer]) -> Answer:
-    """Run `answer` in a transaction of its own (again, when PostgreSQL breaks a deadlock), once per partner and key.
+def idempotent(
+    *,
+    partner: Partner,
+    key: str | None,
+    body_fingerprint: str,
+    act: Callable[[], Outcome],
+    answer_of: Callable[[Outcome], Answer],
+) -> Answer:
+    """Run `act` in a transaction of its own (again, when PostgreSQL breaks a deadlock), once per partner and key,
+    and answer with `answer_of` its outcome.
 
-    Without a key, `answer` simply runs. With one, the key is claimed first: a key already answered
-    with the same body gives that answer again (`replayed`); with another body, 422; still being
-    answered by another request after a moment, 409. The claim is an INSERT against a unique
-    constraint, so two requests cannot both hold a key; a new key (the usual case) costs that
-    INSERT and the UPDATE that stores the answer.
+    Without a key, `act` simply runs and its outcome is rendered after the commit, so that the rows it locked
+    (a hot SKU's stock level) are not held while the answer is built. With one, the key is claimed first, and the
+    answer is rendered inside the transaction to be stored with the key: a key already answered with the same
+    body gives that answer again (`replayed`); with another body, 422; still being answered by another request
+    after a moment, 409. The claim is an INSERT against a unique constraint, so two requests cannot both hold a
+    key; a new key (the usual case) costs that INSERT and the UPDATE that stores the answer.
     """
+    if key is None:
+        return answer_of(atomic_retrying_deadlocks(act))
 
     def attempt() -> Answer:
-        if key is None:
-            return answer()
         claimed = claim_locked(partner=partner, key=key, body_fingerprint=body_fingerprint)
         if isinstance(claimed, Answer):
             return claimed
-        result = answer()
+        result = answer_of(act())
         IdempotencyKey.objects.filter(pk=claimed).update(status_code=result.status_code, response=result.body)
         return result
 
