@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 
 import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.core.paginator import EmptyPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.http import Http404
 from rest_framework import exceptions, parsers, status
@@ -129,27 +130,23 @@ class _BoundedCount(DjangoPaginator):
     Past the limit the number of pages is not known: a page says whether another follows by reading one row more."""
 
     @functools.cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by()[: COUNT_LIMIT + 1].count()
+
+    @property
     def count(self) -> int:
-        counted = self.object_list.order_by()[: COUNT_LIMIT + 1].count()
-        self.exact = counted <= COUNT_LIMIT
-        return min(counted, COUNT_LIMIT)
+        return min(self._counted, COUNT_LIMIT)
 
-    def validate_number(self, number):
-        if self.count and not self.exact:
-            return self._at_least_one(number)
-        return super().validate_number(number)
+    @property
+    def exact(self) -> bool:
+        return self._counted <= COUNT_LIMIT
 
-    def _at_least_one(self, number) -> int:
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
-        if number < 1:
-            raise EmptyPage(self.error_messages["min_page"])
-        return number
+    @functools.cached_property
+    def num_pages(self) -> int:
+        return super().num_pages if self.exact else sys.maxsize  # any page number is worth asking for
 
     def page(self, number):
-        if not (self.count and not self.exact):
+        if self.exact:
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page

@@ -25,48 +25,42 @@ def _record_together(events: list[OrderEvent]) -> list[OrderEvent]:
     return events
 
 
-def order_created(order: Order, *, actor: Actor, data: dict | None = None) -> OrderEvent:
-    return _record(
-        OrderEvent(
-            order=order, kind=OrderEvent.Kind.CREATED, name="created", to_status=order.status, actor=str(actor), data=data or {}
-        )
+def _created(order: Order, *, actor: Actor, data: dict | None, status: str) -> OrderEvent:
+    return OrderEvent(
+        order=order, kind=OrderEvent.Kind.CREATED, name="created", to_status=status, actor=str(actor), data=data or {}
     )
+
+
+def _transitioned(order: Order, *, name: str, from_status: str, actor: Actor, data: dict | None) -> OrderEvent:
+    return OrderEvent(
+        order=order,
+        kind=OrderEvent.Kind.TRANSITION,
+        name=name,
+        from_status=from_status,
+        to_status=order.status,
+        actor=str(actor),
+        data=data or {},
+    )
+
+
+def order_created(order: Order, *, actor: Actor, data: dict | None = None) -> OrderEvent:
+    return _record(_created(order, actor=actor, data=data, status=order.status))
 
 
 def order_created_ready(order: Order, *, actor: Actor, data: dict | None = None) -> list[OrderEvent]:
     """An order stored ready, its checks having passed before it was stored: its creation (received) and its
     mark_ready, as if they had been two steps, in one INSERT."""
-    received, actor_name = Order._meta.get_field("status").default, str(actor)
+    received = Order._meta.get_field("status").default
     return _record_together(
         [
-            OrderEvent(
-                order=order, kind=OrderEvent.Kind.CREATED, name="created", to_status=received, actor=actor_name, data=data or {}
-            ),
-            OrderEvent(
-                order=order,
-                kind=OrderEvent.Kind.TRANSITION,
-                name="mark_ready",
-                from_status=received,
-                to_status=order.status,
-                actor=actor_name,
-                data={},
-            ),
+            _created(order, actor=actor, data=data, status=received),
+            _transitioned(order, name="mark_ready", from_status=received, actor=actor, data=None),
         ]
     )
 
 
 def order_transitioned(order: Order, *, name: str, from_status: str, actor: Actor, data: dict | None = None) -> OrderEvent:
-    return _record(
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.TRANSITION,
-            name=name,
-            from_status=from_status,
-            to_status=order.status,
-            actor=str(actor),
-            data=data or {},
-        )
-    )
+    return _record(_transitioned(order, name=name, from_status=from_status, actor=actor, data=data))
 
 
 def shipment_transitioned(
